@@ -1,0 +1,83 @@
+"""The one place that knows which database we run on and how to open a safe write transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from backend.settings import get_settings
+
+
+class EmbeddedSQLiteEngine(SQLiteEngine):
+    """SQLite tuned for several processes (API + worker) writing to one file.
+
+    WAL lets readers proceed during a write; ``synchronous=NORMAL`` is safe under WAL; the
+    busy timeout (``timeout`` in sqlite3) makes writers queue instead of failing at once.
+    """
+
+    async def get_connection(self) -> aiosqlite.Connection:
+        connection = await super().get_connection()
+        await connection.execute("PRAGMA journal_mode = WAL")
+        await connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+
+def create_engine() -> Engine[Any]:
+    settings = get_settings()
+    if settings.db.is_postgres:
+        return PostgresEngine(config={"dsn": settings.db.url})
+    settings.paths.var_dir.mkdir(parents=True, exist_ok=True)
+    return EmbeddedSQLiteEngine(
+        path=str(settings.paths.sqlite_file),
+        timeout=settings.db.sqlite_timeout_s,
+    )
+
+
+def engine() -> Engine[Any]:
+    from backend.piccolo_conf import DB
+
+    return DB
+
+
+def is_sqlite() -> bool:
+    return engine().engine_type == "sqlite"
+
+
+def write_transaction() -> Any:
+    """A transaction for writes: IMMEDIATE on SQLite so two writers never deadlock on upgrade."""
+    db = engine()
+    if isinstance(db, SQLiteEngine):
+        return db.transaction(transaction_type=TransactionType.immediate)
+    return db.transaction()
+
+
+async def open_pool() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        settings = get_settings().db
+        await db.start_connection_pool(min_size=settings.pool_min, max_size=settings.pool_max)
+
+
+async def close_pool() -> None:
+    db = engine()
+    if isinstance(db, PostgresEngine):
+        await db.close_connection_pool()
+
+
+def load_json(value: Any) -> Any:
+    """JSON columns come back as text on SQLite (and sometimes PostgreSQL): decode them here only."""
+    import msgspec
+
+    if isinstance(value, str | bytes):
+        return msgspec.json.decode(value)
+    return value
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; they were written in UTC. PostgreSQL's are already aware."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

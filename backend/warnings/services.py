@@ -1,0 +1,744 @@
+"""Turning warnings into visit tasks: dedupe, match the household, route to the grid's worker.
+
+One household has at most one open task (a partial unique index says so); a new warning about
+a household with an open task joins it, raising its priority and bringing its deadline forward,
+instead of sending the worker a second task. Work is done in chunks with set-based queries, so
+a department's nightly batch of 100,000 rows takes seconds, not hours.
+
+Nothing is dropped: a bad row is answered as rejected with a reason; an unknown ID number is kept
+as an "unmatched" warning for the street's supervisor; a household without a grid or a grid
+without a worker still gets its task, waiting in the supervisor's queue.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID, uuid4
+
+import msgspec
+import numpy as np
+from piccolo.columns import BigSerial, Column, Serial
+from piccolo.columns.defaults.base import Default
+from piccolo.table import Table
+
+from backend.accounts.tables import Account, Role
+from backend.audit.services import Actor, record
+from backend.grids.index_cache import current_layer
+from backend.grids.placement import place_points
+from backend.grids.tables import GridAssignment
+from backend.households.tables import Household, HouseholdMember
+from backend.lib import pii
+from backend.lib.db import as_utc, engine, write_transaction
+from backend.notifications.services import PUSH_JOB
+from backend.notifications.tables import Notification
+from backend.outbox.tables import OutboxMessage
+from backend.sync.tables import SyncChange
+from backend.tasks.calendar import due_at
+from backend.tasks.tables import TaskEvent, TaskState, VisitTask
+from backend.warnings.tables import Warning, WarningStatus, WarningType
+from geo.crs import CrsError, CrsSpec, parse_crs, to_wgs84
+
+# One transaction per chunk; workers get one inbox message per chunk. The API's batches (≤ 1,000)
+# are one chunk; a 100,000-row file is ten.
+CHUNK = 10_000
+MAX_FACTS = 20
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class IncomingWarning:
+    source_record_id: str
+    type_code: str
+    id_number: str | None = None
+    household_id: UUID | None = None
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    occurred_on: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WarningResult:
+    source_record_id: str
+    status: str  # created | duplicate | rejected
+    outcome: str | None = None  # tasked | unmatched | unplaced | no_worker
+    warning_id: str | None = None
+    task_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+class Rejected(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class _Valid:
+    item: IncomingWarning
+    type: dict[str, Any]
+    id_index: str | None
+    lon: float | None
+    lat: float | None
+
+
+async def active_types() -> dict[str, dict[str, Any]]:
+    return {row["code"]: row for row in await WarningType.select().where(WarningType.active.eq(True))}
+
+
+async def ingest(source: str, items: list[IncomingWarning], *, actor: Actor) -> list[WarningResult]:
+    types = await active_types()
+    results: list[WarningResult] = []
+    for start in range(0, len(items), CHUNK):
+        results.extend(await _ingest_chunk(source, items[start : start + CHUNK], types, actor))
+    return results
+
+
+def _validate(item: IncomingWarning, types: dict[str, dict[str, Any]]) -> _Valid:
+    """One warning's checks, in the order ``_validate_all`` makes them for a chunk."""
+    valid, rejected = _validate_all([item], types)
+    if rejected:
+        raise rejected[0]
+    return valid[0]
+
+
+def _validate_all(
+    items: Sequence[IncomingWarning], types: dict[str, dict[str, Any]]
+) -> tuple[dict[int, _Valid], dict[int, Rejected]]:
+    """Every item checked; the first failing check names the reason. Coordinates are converted per
+    coordinate system in one vectorised call (one call per row was most of the time for points)."""
+    valid: dict[int, _Valid] = {}
+    rejected: dict[int, Rejected] = {}
+    by_crs: dict[CrsSpec, list[int]] = defaultdict(list)
+    for position, item in enumerate(items):
+        try:
+            valid[position], crs = _check_fields(item, types)
+        except Rejected as exc:
+            rejected[position] = exc
+            continue
+        if crs is not None:
+            by_crs[crs].append(position)
+    for crs, positions in by_crs.items():
+        xs = np.array([items[p].lon for p in positions], dtype=float)
+        ys = np.array([items[p].lat for p in positions], dtype=float)
+        try:
+            lons, lats = to_wgs84(xs, ys, crs)
+        except CrsError as exc:
+            for position in positions:
+                del valid[position]
+                rejected[position] = Rejected("warning.crs", str(exc))
+            continue
+        for position, lon, lat in zip(positions, lons.tolist(), lats.tolist(), strict=True):
+            valid[position].lon, valid[position].lat = lon, lat
+    for position in sorted(valid):
+        try:
+            _check_after_point(valid[position])
+        except Rejected as exc:
+            del valid[position]
+            rejected[position] = exc
+    return valid, rejected
+
+
+def _check_fields(item: IncomingWarning, types: dict[str, dict[str, Any]]) -> tuple[_Valid, CrsSpec | None]:
+    if not item.source_record_id or len(item.source_record_id) > 128:
+        raise Rejected("warning.record_id", "source_record_id must be 1–128 characters")
+    kind = types.get(item.type_code)
+    if kind is None:
+        raise Rejected("warning.type_unknown", f"unknown or inactive warning type '{item.type_code[:48]}'")
+    id_index = None
+    if item.id_number:
+        try:
+            id_index = pii.id_number_index(item.id_number)
+        except pii.InvalidIdentifier as exc:
+            raise Rejected(exc.code, str(exc)) from exc
+    elif item.household_id is None:
+        raise Rejected("warning.who", "give the person's ID number or the household id")
+    crs = None
+    if (item.lon is None) != (item.lat is None):
+        raise Rejected("warning.point", "give both lon and lat, or neither")
+    if item.lon is not None and item.lat is not None:
+        if not (math.isfinite(item.lon) and math.isfinite(item.lat)):
+            raise Rejected("warning.point", "coordinates must be numbers")
+        try:
+            crs = parse_crs(item.crs)
+        except CrsError as exc:
+            raise Rejected("warning.crs", str(exc)) from exc
+    return _Valid(item, kind, id_index, None, None), crs
+
+
+def _check_after_point(checked: _Valid) -> None:
+    item = checked.item
+    lon, lat = checked.lon, checked.lat
+    if lon is not None and lat is not None and not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise Rejected("warning.point", "coordinates are out of range for the given crs")
+    if item.occurred_on and not _DATE.match(item.occurred_on):
+        raise Rejected("warning.date", "occurred_on must be YYYY-MM-DD")
+    if len(item.facts) > MAX_FACTS or any(
+        not isinstance(value, str | int | float | bool) or (isinstance(value, str) and len(value) > 200)
+        for value in item.facts.values()
+    ):
+        raise Rejected("warning.facts", f"facts: at most {MAX_FACTS} plain values of ≤ 200 characters")
+
+
+async def _ingest_chunk(
+    source: str, items: list[IncomingWarning], types: dict[str, dict[str, Any]], actor: Actor
+) -> list[WarningResult]:
+    results: dict[int, WarningResult] = {}
+    checked_all, rejected = _validate_all(items, types)
+    valid: dict[int, _Valid] = {}
+    first_seen: dict[str, int] = {}
+    for position, item in enumerate(items):
+        if position in rejected:
+            exc = rejected[position]
+            results[position] = WarningResult(item.source_record_id, "rejected", error_code=exc.code, error=str(exc))
+            continue
+        if item.source_record_id in first_seen:
+            results[position] = WarningResult(item.source_record_id, "duplicate")
+            continue
+        first_seen[item.source_record_id] = position
+        valid[position] = checked_all[position]
+
+    async with write_transaction():
+        await _roomy_cache()
+        existing = await _fetch_in(
+            Warning, ("id", "source_record_id", "status", "task"), "source_record_id", first_seen, source=source
+        )
+        for row in existing:
+            position = first_seen[row["source_record_id"]]
+            valid.pop(position, None)
+            results[position] = WarningResult(
+                row["source_record_id"],
+                "duplicate",
+                outcome=row["status"],
+                warning_id=str(row["id"]),
+                task_id=str(row["task"]) if row["task"] else None,
+            )
+        if valid:
+            counts = await _route(source, valid, results)
+            await record("warnings.ingest", actor=actor, object_type="warning_batch", object_id=source, detail=counts)
+    # Duplicates inside the batch answer like their first occurrence.
+    for result in results.values():
+        if result.status == "duplicate" and result.warning_id is None:
+            first = results.get(first_seen.get(result.source_record_id, -1))
+            if first is not None and first is not result:
+                result.outcome, result.warning_id, result.task_id = first.outcome, first.warning_id, first.task_id
+    return [results[position] for position in range(len(items))]
+
+
+async def _route(source: str, valid: dict[int, _Valid], results: dict[int, WarningResult]) -> dict[str, int]:
+    now = datetime.now(UTC)
+    households = await _match_households(valid)
+    info = await _household_info(set(households.values()))
+    placements = await _place_points(valid, households, info)
+    open_tasks = {
+        task["household"]: task
+        for task in map(_open_task, await _fetch_in(VisitTask, _TASK_FIELDS, "household", info, open_only=True))
+    }
+    owners = await _owners({place[0] for place in placements.values() if place[0]})
+
+    new_tasks: dict[UUID, dict[str, Any]] = {}
+    new_task_ids: set[UUID] = set()
+    joined: dict[UUID, dict[str, Any]] = {}
+    warning_rows: list[tuple[Any, ...]] = []
+    events: list[tuple[UUID, str, dict[str, Any]]] = []
+    counts: dict[str, int] = defaultdict(int)
+    deadlines: dict[tuple[int, str], datetime] = {}
+
+    for position, checked in valid.items():
+        item, kind = checked.item, checked.type
+        household = households.get(position)
+        warning_id = uuid4()
+        grid_code, street = placements.get(position, (None, None))
+        task_id = None
+        if household is None:
+            status = _UNMATCHED
+        else:
+            rule = (kind["deadline_amount"], kind["deadline_unit"])
+            if rule not in deadlines:  # the same for every warning of the chunk: computed once
+                deadlines[rule] = due_at(now, *rule)
+            deadline = deadlines[rule]
+            task = open_tasks.get(household) or new_tasks.get(household)
+            if task is None:
+                assignee = owners.get(grid_code) if grid_code else None
+                task = {
+                    "id": uuid4(),
+                    "household": household,
+                    "grid_code": grid_code,
+                    "street": street,
+                    "assignee": assignee,
+                    "state": _NEW,
+                    "priority": kind["priority"],
+                    "type_codes": [item.type_code],
+                    "warnings": 1,
+                    "due_at": deadline,
+                }
+                new_tasks[household] = task
+                new_task_ids.add(task["id"])
+                events.append(
+                    (task["id"], "created", {"warning": str(warning_id), "type": item.type_code, "source": source})
+                )
+            else:
+                _join(task, kind, item.type_code, deadline)
+                if task["id"] not in new_task_ids:
+                    joined[task["id"]] = task
+                events.append(
+                    (
+                        task["id"],
+                        "warning_joined",
+                        {"warning": str(warning_id), "type": item.type_code, "source": source},
+                    )
+                )
+            task_id = task["id"]
+            status = _TASKED if task["assignee"] else _UNPLACED if not task["grid_code"] else _NO_WORKER
+        counts[status] += 1
+        # Sealed only while unmatched, so only unmatched ones pay for the encryption.
+        sealed = pii.seal_id_number(item.id_number)[0] if household is None and item.id_number else None
+        warning_rows.append(
+            (
+                warning_id,
+                source,
+                item.source_record_id,
+                item.type_code,
+                household,
+                checked.id_index,
+                sealed,
+                checked.lon,
+                checked.lat,
+                street,
+                status,
+                task_id,
+                item.occurred_on or "",
+                _json(item.facts),
+                now,
+            )
+        )
+        results[position] = WarningResult(
+            item.source_record_id,
+            "created",
+            outcome=status,
+            warning_id=str(warning_id),
+            task_id=str(task_id) if task_id else None,
+        )
+
+    await _write_tasks(new_tasks, joined, now)
+    await _insert_many(Warning, _WARNING_COLUMNS, warning_rows)
+    await _insert_many(
+        TaskEvent,
+        ("task", "at", "actor_id", "kind", "detail"),
+        [(task_id, now, None, kind, _json(detail)) for task_id, kind, detail in events],
+    )
+    await _tell_people(new_tasks, joined, valid, households, placements, now)
+    counts["tasks_created"] = len(new_tasks)
+    counts["tasks_joined"] = len(joined)
+    return dict(counts)
+
+
+_NEW = TaskState.new.value
+_TASKED, _UNMATCHED = WarningStatus.tasked.value, WarningStatus.unmatched.value
+_UNPLACED, _NO_WORKER = WarningStatus.unplaced.value, WarningStatus.no_worker.value
+_TASK_FIELDS = ("id", "household", "grid_code", "street", "assignee", "priority", "type_codes", "warnings", "due_at")
+_WARNING_COLUMNS = (
+    "id",
+    "source",
+    "source_record_id",
+    "type_code",
+    "household",
+    "id_number_index",
+    "id_number_sealed",
+    "lon",
+    "lat",
+    "street",
+    "status",
+    "task",
+    "occurred_on",
+    "facts",
+    "received_at",
+)
+
+
+def _open_task(row: Any) -> dict[str, Any]:
+    task = dict(row)
+    for name in ("id", "household", "assignee"):
+        if task[name] is not None:
+            task[name] = _uuid(task[name])
+    return task
+
+
+def _join(task: dict[str, Any], kind: dict[str, Any], type_code: str, deadline: datetime) -> None:
+    task["priority"] = min(task["priority"], kind["priority"])
+    types = task["type_codes"] if isinstance(task["type_codes"], list) else _decode(task["type_codes"])
+    task["type_codes"] = sorted({*types, type_code})
+    task["warnings"] = task["warnings"] + 1
+    current = as_utc(task["due_at"])
+    task["due_at"] = min(current, deadline)
+
+
+def _decode(value: Any) -> list[str]:
+    return list(msgspec.json.decode(value)) if isinstance(value, str | bytes) else list(value or [])
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def _match_households(valid: dict[int, _Valid]) -> dict[int, UUID]:
+    indexes = {checked.id_index for checked in valid.values() if checked.id_index}
+    by_index = {
+        row["id_number_index"]: _uuid(row["household"])
+        for row in await _fetch_in(HouseholdMember, ("id_number_index", "household"), "id_number_index", indexes)
+    }
+    given = {checked.item.household_id for checked in valid.values() if checked.item.household_id}
+    known = {_uuid(row["id"]) for row in await _fetch_in(Household, ("id",), "id", given)}
+    matched: dict[int, UUID] = {}
+    for position, checked in valid.items():
+        if checked.item.household_id in known:
+            matched[position] = checked.item.household_id  # type: ignore[assignment]
+        elif checked.id_index in by_index:
+            matched[position] = by_index[checked.id_index]
+    return matched
+
+
+async def _household_info(ids: set[UUID]) -> dict[UUID, dict[str, Any]]:
+    rows = await _fetch_in(Household, ("id", "grid_code", "street"), "id", ids)
+    return {_uuid(row["id"]): row for row in rows}
+
+
+async def _place_points(
+    valid: dict[int, _Valid], households: dict[int, UUID], info: dict[UUID, dict[str, Any]]
+) -> dict[int, tuple[str | None, int | None]]:
+    """(grid code, street id) per warning: the household's known place, else the warning's point."""
+    places: dict[int, tuple[str | None, int | None]] = {}
+    need_point: list[int] = []
+    for position, checked in valid.items():
+        household = households.get(position)
+        known = info.get(household) if household else None
+        if known and known["grid_code"]:
+            places[position] = (known["grid_code"], known["street"])
+        elif checked.lon is not None:
+            need_point.append(position)
+        else:
+            places[position] = (None, known["street"] if known else None)
+    layer = await current_layer() if need_point else None
+    if need_point and layer is not None:
+        lons = np.array([valid[p].lon for p in need_point], dtype=float)
+        lats = np.array([valid[p].lat for p in need_point], dtype=float)
+        for position, place in zip(need_point, place_points(layer, lons, lats), strict=True):
+            places[position] = (place.grid_code, place.street_id)
+    return places
+
+
+async def _owners(grid_codes: set[str]) -> dict[str, UUID]:
+    rows = await _fetch_in(GridAssignment, ("grid_code", "worker"), "grid_code", grid_codes, current_only=True)
+    return {row["grid_code"]: _uuid(row["worker"]) for row in rows}
+
+
+async def _write_tasks(
+    new_tasks: dict[UUID, dict[str, Any]], joined: dict[UUID, dict[str, Any]], now: datetime
+) -> None:
+    await _insert_many(
+        VisitTask,
+        _TASK_COLUMNS,
+        [
+            (
+                task["id"],
+                task["household"],
+                task["grid_code"],
+                task["street"],
+                task["assignee"],
+                task["state"],
+                task["priority"],
+                _json(task["type_codes"]),
+                task["warnings"],
+                task["due_at"],
+                0,
+                "",
+                now,
+                now,
+            )
+            for task in new_tasks.values()
+        ],
+    )
+    # All joins of the chunk in one statement (one pipelined batch on PostgreSQL).
+    await _update_many(
+        VisitTask,
+        ("priority", "type_codes", "warnings", "due_at", "updated_at"),
+        [
+            (task["id"], task["priority"], _json(task["type_codes"]), task["warnings"], task["due_at"], now)
+            for task in joined.values()
+        ],
+    )
+    await _insert_many(
+        SyncChange,
+        ("account", "entity", "entity_id", "op", "at"),
+        [
+            (task["assignee"], "task", str(task["id"]), "upsert", now)
+            for task in [*new_tasks.values(), *joined.values()]
+            if task.get("assignee")
+        ],
+    )
+
+
+_TASK_COLUMNS = (
+    "id",
+    "household",
+    "grid_code",
+    "street",
+    "assignee",
+    "state",
+    "priority",
+    "type_codes",
+    "warnings",
+    "due_at",
+    "escalation",
+    "return_reason",
+    "created_at",
+    "updated_at",
+)
+
+
+async def _tell_people(
+    new_tasks: dict[UUID, dict[str, Any]],
+    joined: dict[UUID, dict[str, Any]],
+    valid: dict[int, _Valid],
+    households: dict[int, UUID],
+    placements: dict[int, tuple[str | None, int | None]],
+    now: datetime,
+) -> None:
+    """One inbox message per worker per batch ("3 new visit tasks"), not one per task."""
+    per_worker_new: dict[UUID, int] = defaultdict(int)
+    per_worker_raised: dict[UUID, int] = defaultdict(int)
+    waiting_by_street: dict[int | None, int] = defaultdict(int)
+    for task in new_tasks.values():
+        if task["assignee"]:
+            per_worker_new[task["assignee"]] += 1
+        else:
+            waiting_by_street[task["street"]] += 1
+    for task in joined.values():
+        if task.get("assignee"):
+            per_worker_raised[task["assignee"]] += 1
+    notes: list[_Note] = []
+    for worker in set(per_worker_new) | set(per_worker_raised):
+        new, raised = per_worker_new.get(worker, 0), per_worker_raised.get(worker, 0)
+        notes.append(
+            _Note(
+                [worker],
+                "task.new" if new else "task.raised",
+                f"您有 {new} 个新的走访任务" + (f"，{raised} 个任务有新预警" if raised else ""),
+                f"{new} new visit tasks" + (f", {raised} tasks with new warnings" if raised else ""),
+                {"new": new, "raised": raised},
+            )
+        )
+    unmatched_by_street: dict[int | None, int] = defaultdict(int)
+    for position in valid:
+        if position not in households:
+            unmatched_by_street[placements.get(position, (None, None))[1]] += 1
+    supervisors = await _supervisors(set(waiting_by_street) | set(unmatched_by_street))
+    for street, count in waiting_by_street.items():
+        notes.append(
+            _Note(
+                supervisors.get(street, []),
+                "task.unassigned",
+                f"{count} 个走访任务无人负责，请指派",
+                f"{count} visit tasks have no worker; please assign them",
+                {"tasks": count},
+            )
+        )
+    # Unmatched warnings go to the street their point lies in; without a point, to the admins.
+    for street, count in unmatched_by_street.items():
+        notes.append(
+            _Note(
+                supervisors.get(street, []),
+                "warning.unmatched",
+                f"{count} 条预警未匹配到户，请核实",
+                f"{count} warnings matched no household; please check them",
+                {"warnings": count},
+            )
+        )
+    await _notify_all(notes, now)
+
+
+async def _supervisors(streets: set[int | None]) -> dict[int | None, list[UUID]]:
+    """The active supervisors of each street; ``None`` (no street known) means the admins."""
+    people: dict[int | None, list[UUID]] = defaultdict(list)
+    named = sorted(street for street in streets if street is not None)
+    if named:
+        for row in await Account.select(Account.id, Account.street).where(
+            Account.role == Role.supervisor, Account.street.is_in(named), Account.is_active.eq(True)
+        ):
+            people[row["street"]].append(row["id"])
+    if None in streets:
+        people[None] = [
+            row["id"]
+            for row in await Account.select(Account.id).where(Account.role == Role.admin, Account.is_active.eq(True))
+        ]
+    return people
+
+
+@dataclass(frozen=True)
+class _Note:
+    accounts: list[UUID]
+    kind: str
+    title_zh: str
+    title_en: str
+    detail: dict[str, Any]
+
+
+async def _notify_all(notes: list[_Note], now: datetime) -> None:
+    """What ``notify`` writes for each note (an inbox row per person, their sync change, one push
+    message per note), for all of a chunk's notes in three statements instead of three per note."""
+    inbox: list[tuple[Any, ...]] = []
+    changes: list[tuple[Any, ...]] = []
+    pushes: list[tuple[Any, ...]] = []
+    for note in notes:
+        accounts = list(dict.fromkeys(note.accounts))
+        if not accounts:
+            continue
+        detail = _json(note.detail)
+        for account in accounts:
+            notification_id = uuid4()
+            inbox.append((notification_id, account, note.kind, note.title_zh, note.title_en, detail, now))
+            changes.append((account, "notification", str(notification_id), "upsert", now))
+        pushes.append((PUSH_JOB, _json({"account_ids": [str(a) for a in accounts], "kind": note.kind}), now, 0, ""))
+    await _insert_many(Notification, ("id", "account", "kind", "title_zh", "title_en", "detail", "created_at"), inbox)
+    await _insert_many(SyncChange, ("account", "entity", "entity_id", "op", "at"), changes)
+    await _insert_many(OutboxMessage, ("kind", "payload", "created_at", "attempts", "last_error"), pushes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bulk writes in the current transaction. Piccolo builds a Table object and a query string per
+# row, and on SQLite sends an extra PRAGMA per statement; for tens of thousands of rows that was
+# most of the ingest. These send the same rows with the driver's own batch calls.
+
+
+# A chunk's writes touch far more pages than SQLite's default 2 MB cache holds; spilling them and
+# reading them back was a third of the time. The setting lives and dies with this transaction's
+# connection (Piccolo opens one per transaction).
+_SQLITE_CACHE_KIB = 128 * 1024
+
+
+async def _roomy_cache() -> None:
+    kind, connection = _connection()
+    if kind == "sqlite":
+        await connection.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+
+
+def _connection() -> tuple[str, Any]:
+    db = engine()
+    transaction = db.current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("bulk writes must run inside write_transaction()")
+    return db.engine_type, transaction.connection
+
+
+async def _insert_many(table: type[Table], columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """``rows`` give ``columns``; every other column gets its Piccolo default, as ``Table(...)`` would."""
+    if not rows:
+        return
+    kind, connection = _connection()
+    name = table._meta.tablename
+    missing = [
+        column
+        for column in table._meta.columns
+        if column._meta.db_column_name not in columns and not isinstance(column, Serial | BigSerial)
+    ]
+    if missing:
+        columns = [*columns, *(column._meta.db_column_name for column in missing)]
+        makers = [_default_maker(column) for column in missing]
+        rows = [(*row, *(make() for make in makers)) for row in rows]
+    if kind == "postgres":
+        await connection.copy_records_to_table(name, records=rows, columns=list(columns))
+        return
+    names = ", ".join(f'"{column}"' for column in columns)
+    marks = ", ".join("?" for _ in columns)
+    await connection.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', rows)  # noqa: S608
+
+
+def _default_maker(column: Column) -> Callable[[], Any]:
+    """What ``Table(...)`` would put in an unset column: a fresh value per row (a random UUID, now),
+    or the same constant for every row."""
+    declared = getattr(column, "default", None)
+    if isinstance(declared, Default):
+        return declared.python  # type: ignore[no-any-return]
+    if callable(declared):
+        return lambda: _plain(column.get_default_value())
+    value = _plain(column.get_default_value())
+    return lambda: value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Default):
+        value = value.python()
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, dict | list):
+        value = _json(value)
+    return value
+
+
+async def _fetch_in(
+    table: type[Table],
+    columns: Sequence[str],
+    key: str,
+    values: Iterable[Any],
+    *,
+    source: str | None = None,
+    open_only: bool = False,
+    current_only: bool = False,
+) -> list[Any]:
+    """Rows whose ``key`` is one of ``values``, bound as one array instead of one parameter each.
+
+    ``source``: and of this source; ``open_only``: and not closed; ``current_only``: and not ended.
+    Rows are read by column name (asyncpg records, sqlite3 rows; UUIDs may come back as text).
+    """
+    wanted = list(values)
+    if not wanted:
+        return []
+    kind, connection = _connection()
+    names = ", ".join(f'"{column}"' for column in columns)
+    postgres = kind == "postgres"
+    match = "= ANY($1)" if postgres else "IN (SELECT value FROM json_each(?))"
+    sql = f'SELECT {names} FROM "{table._meta.tablename}" WHERE "{key}" {match}'  # noqa: S608
+    params: list[Any] = [wanted if postgres else _json([str(v) if isinstance(v, UUID) else v for v in wanted])]
+    if source is not None:
+        sql += ' AND "source" = ' + ("$2" if postgres else "?")
+        params.append(source)
+    if open_only:
+        sql += f" AND \"state\" <> '{TaskState.closed.value}'"
+    if current_only:
+        sql += ' AND "ended_at" IS NULL'
+    if postgres:
+        return list(await connection.fetch(sql, *params))
+    connection.row_factory = sqlite3.Row
+    async with connection.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+async def _update_many(table: type[Table], columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """``rows`` are ``(id, *values)``; each row sets ``columns`` on the row with that id."""
+    if not rows:
+        return
+    kind, connection = _connection()
+    name = table._meta.tablename
+    if kind == "postgres":
+        sets = ", ".join(f'"{column}" = ${n}' for n, column in enumerate(columns, start=2))
+        await connection.executemany(f'UPDATE "{name}" SET {sets} WHERE "id" = $1', rows)  # noqa: S608
+        return
+    sets = ", ".join(f'"{column}" = ?' for column in columns)
+    await connection.executemany(
+        f'UPDATE "{name}" SET {sets} WHERE "id" = ?',  # noqa: S608
+        [(*row[1:], row[0]) for row in rows],
+    )

@@ -1,0 +1,56 @@
+"""The arq worker: WorkerSettings, start-up, and the schedule. Jobs call backend services only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron, func
+
+from backend.lib import db
+from backend.lib import redis as redis_lib
+from backend.lib.logging import configure_logging
+from backend.settings import get_settings
+from backend.tasks.calendar import CHINA
+from jobs import deadlines, maintenance
+from jobs import outbox as outbox_jobs
+from jobs import push as push_jobs
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    configure_logging()
+    await db.open_pool()
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await db.close_pool()
+
+
+class WorkerSettings:
+    functions = [
+        maintenance.purge_expired_sessions,
+        maintenance.verify_audit_chain,
+        outbox_jobs.relay_outbox,
+        # A large fan-out (a batch touching thousands of workers) may take minutes.
+        func(push_jobs.push_notify, timeout=900),
+        push_jobs.sms_fallback,
+        deadlines.escalate_deadlines,
+        deadlines.daily_covers,
+    ]
+    cron_jobs = [
+        # The outbox relay: a push reaches Redis within seconds even if nobody relayed it right away.
+        cron(outbox_jobs.relay_outbox, second=set(range(0, 60, 5)), unique=True, run_at_startup=True),
+        cron(push_jobs.sms_fallback, minute=set(range(0, 60, 5)), unique=True),
+        cron(deadlines.escalate_deadlines, minute=set(range(1, 60, 10)), unique=True),
+        cron(deadlines.daily_covers, hour={0}, minute={5}, unique=True, run_at_startup=True),
+        cron(maintenance.purge_expired_sessions, minute={7}, unique=True),
+        cron(maintenance.verify_audit_chain, hour={2}, minute={17}, unique=True),
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = redis_lib.arq_settings()
+    queue_name = get_settings().redis.queue_name
+    # /ready reads this key (arq --check semantics); refresh it often enough for a probe.
+    health_check_interval = 10
+    max_tries = 5
+    # Crons run on Beijing time (the host may be UTC): "00:05" means just after midnight in the street.
+    timezone = CHINA

@@ -1,0 +1,1 @@
+"""Stand-ins for services outside GridAid (push services, SMS gateways), real over the network."""

@@ -1,0 +1,328 @@
+"""Every route × every role, with the caller's own objects and someone else's.
+
+The routes come from the application's own route table, so a new route that is not in POLICY
+fails this test until someone decides who may call it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from backend.audit.tables import AuditLog
+from tests.integration.conftest import PASSWORD, Api, World
+
+pytestmark = pytest.mark.anyio
+
+ROLES = ("admin", "supervisor_a", "worker_a", "officer", "resident")
+EVERYONE = frozenset(ROLES)
+STAFF = frozenset({"admin", "supervisor_a", "worker_a", "officer"})
+HOUSEHOLD_STAFF = frozenset({"admin", "supervisor_a", "worker_a"})
+ADMIN = frozenset({"admin"})
+SUPERVISOR_UP = frozenset({"admin", "supervisor_a"})
+WORKER = frozenset({"worker_a"})
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Rule:
+    allowed: frozenset[str] | str
+    # For routes that name one object: which world object is the caller's own, which is not.
+    scoped: bool = False
+    # Admins see every household; nobody, admins included, reads another person's inbox.
+    admin_sees_all: bool = True
+
+
+POLICY: dict[tuple[str, str], Rule] = {
+    ("GET", "/health"): Rule(PUBLIC),
+    ("GET", "/ready"): Rule(PUBLIC),
+    ("POST", "/api/v1/auth/login"): Rule(PUBLIC),
+    ("POST", "/api/v1/auth/refresh"): Rule(PUBLIC),
+    ("POST", "/api/v1/auth/logout"): Rule(EVERYONE),
+    ("GET", "/api/v1/auth/me"): Rule(EVERYONE),
+    ("POST", "/api/v1/auth/totp/enrol"): Rule(EVERYONE),
+    ("POST", "/api/v1/auth/totp/confirm"): Rule(EVERYONE),
+    ("POST", "/api/v1/auth/password"): Rule(EVERYONE),
+    ("GET", "/api/v1/accounts"): Rule(ADMIN),
+    ("POST", "/api/v1/accounts"): Rule(ADMIN),
+    ("GET", "/api/v1/accounts/{account_id:uuid}"): Rule(ADMIN),
+    ("PATCH", "/api/v1/accounts/{account_id:uuid}"): Rule(ADMIN),
+    ("POST", "/api/v1/accounts/{account_id:uuid}/revoke-sessions"): Rule(ADMIN),
+    ("GET", "/api/v1/role-policies"): Rule(ADMIN),
+    ("PUT", "/api/v1/role-policies/{role:str}"): Rule(ADMIN),
+    ("GET", "/api/v1/org-units"): Rule(STAFF),
+    ("GET", "/api/v1/departments"): Rule(EVERYONE),
+    ("GET", "/api/v1/households"): Rule(HOUSEHOLD_STAFF),
+    ("POST", "/api/v1/households"): Rule(HOUSEHOLD_STAFF),
+    ("POST", "/api/v1/households/lookup"): Rule(HOUSEHOLD_STAFF),
+    ("GET", "/api/v1/households/{household_id:uuid}"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("POST", "/api/v1/households/{household_id:uuid}/reveal"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("GET", "/api/v1/grids"): Rule(HOUSEHOLD_STAFF),
+    ("POST", "/api/v1/grids/locate"): Rule(HOUSEHOLD_STAFF),
+    ("GET", "/api/v1/grids/unplaced"): Rule(frozenset({"admin", "supervisor_a"})),
+    ("GET", "/api/v1/grids/versions"): Rule(ADMIN),
+    ("POST", "/api/v1/grids/import"): Rule(ADMIN),
+    ("GET", "/api/v1/notifications"): Rule(EVERYONE),
+    ("POST", "/api/v1/notifications/{notification_id:uuid}/read"): Rule(EVERYONE, scoped=True, admin_sees_all=False),
+    ("POST", "/api/v1/warnings"): Rule(PUBLIC),  # department systems: API key, see test_warnings
+    ("GET", "/api/v1/warnings/unmatched"): Rule(SUPERVISOR_UP),
+    ("GET", "/api/v1/warnings/types"): Rule(HOUSEHOLD_STAFF),
+    ("POST", "/api/v1/warnings/types"): Rule(ADMIN),
+    ("POST", "/api/v1/departments/{department_code:str}/api-keys"): Rule(ADMIN),
+    ("GET", "/api/v1/tasks"): Rule(HOUSEHOLD_STAFF),
+    ("GET", "/api/v1/tasks/{task_id:uuid}"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("POST", "/api/v1/tasks/{task_id:uuid}/accept"): Rule(WORKER, scoped=True),
+    ("POST", "/api/v1/tasks/{task_id:uuid}/return"): Rule(WORKER, scoped=True),
+    ("POST", "/api/v1/tasks/{task_id:uuid}/close"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("POST", "/api/v1/tasks/{task_id:uuid}/visit"): Rule(WORKER, scoped=True),
+    ("POST", "/api/v1/tasks/reassign"): Rule(SUPERVISOR_UP),
+    ("GET", "/api/v1/covers"): Rule(SUPERVISOR_UP),
+    ("POST", "/api/v1/covers"): Rule(SUPERVISOR_UP),
+    ("GET", "/api/v1/sync"): Rule(EVERYONE),
+    ("GET", "/api/v1/push/vapid-public-key"): Rule(EVERYONE),
+    ("POST", "/api/v1/push/subscriptions"): Rule(EVERYONE),
+    ("DELETE", "/api/v1/push/subscriptions"): Rule(EVERYONE),
+    ("GET", "/api/v1/audit"): Rule(ADMIN),
+    ("GET", "/api/v1/audit/verify"): Rule(ADMIN),
+}
+
+
+# Calls that end the caller's session, or every other session of the account.
+SESSION_ENDING = {"/api/v1/auth/logout", "/api/v1/auth/password"}
+
+
+def _route_table(app: Litestar) -> list[tuple[str, str]]:
+    pairs = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
+            pairs.append((method, route.path))
+    return pairs
+
+
+def _is_public_by_design(path: str) -> bool:
+    # The OpenAPI documents and the PWA's static files carry no data.
+    return path.startswith("/schema") or not path.startswith(("/api/", "/health", "/ready"))
+
+
+def test_every_route_has_a_policy(app: Litestar) -> None:
+    missing = [pair for pair in _route_table(app) if pair not in POLICY and not _is_public_by_design(pair[1])]
+    assert missing == [], f"routes without an authorisation rule: {missing}"
+
+
+class Objects:
+    """Concrete values for path parameters and bodies, own and other, per role."""
+
+    def __init__(self, world: World, spare_account: str, notifications: dict[str, str], tasks: dict[str, str]) -> None:
+        self.world = world
+        self.spare_account = spare_account
+        self.notifications = notifications
+        self.tasks = tasks
+
+    def household(self, role: str, own: bool) -> str:
+        side = "A" if role in ("admin", "supervisor_a", "worker_a") else "B"
+        return self.world.households[side if own else ("B" if side == "A" else "A")]
+
+    def path(self, template: str, role: str, own: bool) -> str:
+        return (
+            template.replace("{account_id:uuid}", self.spare_account)
+            .replace("{role:str}", "resident")
+            .replace("{household_id:uuid}", self.household(role, own))
+            .replace("{notification_id:uuid}", self.notifications[role if own else "supervisor_b"])
+            .replace("{task_id:uuid}", self.tasks["A" if own else "B"])
+            .replace("{department_code:str}", "civil_affairs")
+        )
+
+    def body(self, method: str, template: str, role: str, own: bool) -> dict[str, Any] | None:
+        if method in ("GET", "DELETE"):
+            return None
+        world = self.world
+        side = "A" if own or role == "admin" else "B"
+        bodies: dict[str, dict[str, Any]] = {
+            "/api/v1/auth/login": {"login": "nobody", "password": "x-x-x-x-x"},
+            "/api/v1/auth/refresh": {"refresh_token": "grt_not-a-real-token"},
+            "/api/v1/auth/totp/confirm": {"code": "000000"},
+            "/api/v1/auth/password": {"current_password": PASSWORD, "new_password": PASSWORD},
+            "/api/v1/accounts": {
+                "username": f"m_{secrets.token_hex(4)}",
+                "display_name": "m",
+                "password": PASSWORD,
+                "role": "resident",
+            },
+            "/api/v1/accounts/{account_id:uuid}": {"display_name": "matrix"},
+            "/api/v1/role-policies/{role:str}": {"totp_required": False},
+            "/api/v1/households": {
+                "code": f"MX{secrets.token_hex(4)}",
+                "head_name": "矩阵",
+                "address": "矩阵路1号",
+                "grid_code": world.grid_codes["GA2"],
+                "members": [],
+            },
+            "/api/v1/households/lookup": {"id_number": world.id_numbers[side]},
+            "/api/v1/households/{household_id:uuid}/reveal": {"field": "phone", "reason": "矩阵测试"},
+            "/api/v1/grids/locate": {"points": [[119.905, 31.705]]},
+            "/api/v1/push/subscriptions": {
+                "endpoint": "https://fcm.googleapis.com/fcm/send/gridaid-matrix",
+                "expirationTime": None,
+                "keys": {
+                    "p256dh": "BMmAP4eFXGDE27RxFXwS8UbkdjByPHlD4dKRCIk3TvUbGXNpmMQvQSV6Z9At2wHV4B-YOvzrTbwXo0yPtSAPfU8",
+                    "auth": "vDm9gd_RQI0ca4SaF7L-rA",
+                },
+            },
+            "/api/v1/warnings/types": {
+                "code": f"matrix_{secrets.token_hex(3)}",
+                "name_zh": "矩阵",
+                "name_en": "matrix",
+            },
+            "/api/v1/departments/{department_code:str}/api-keys": {"name": "matrix"},
+            "/api/v1/tasks/{task_id:uuid}/return": {"reason": "矩阵测试"},
+            "/api/v1/tasks/{task_id:uuid}/visit": {"found": "矩阵"},
+            "/api/v1/tasks/reassign": {
+                "task_ids": [self.tasks["A"]],
+                "worker_id": world.account_ids["worker_a"],
+                "reason": "矩阵测试",
+            },
+            "/api/v1/covers": {
+                "worker_id": world.account_ids["worker_a"],
+                "substitute_id": world.account_ids["worker_b"],
+                "starts_on": "2099-01-01",
+                "ends_on": "2099-01-02",
+                "reason": "矩阵",
+            },
+        }
+        return bodies.get(template, {})
+
+
+@pytest.fixture(scope="module")
+async def spare_account(world: World) -> str:
+    from backend.accounts.services import NewAccount, create_account
+    from backend.accounts.tables import Role
+    from backend.audit.services import Actor
+
+    return str(
+        await create_account(
+            NewAccount(
+                username=f"spare_{secrets.token_hex(3)}", display_name="spare", password=PASSWORD, role=Role.resident
+            ),
+            actor=Actor.system("tests"),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+async def notifications(world: World) -> dict[str, str]:
+    """One inbox item per role (and one for supervisor_b, as everyone's "someone else")."""
+    from backend.notifications.tables import Notification
+
+    ids = {}
+    for role in (*ROLES, "supervisor_b"):
+        row = await Notification.insert(
+            Notification(account=world.account_ids[role], kind="matrix", title_zh="矩阵", title_en="matrix")
+        ).returning(Notification.id)
+        ids[role] = str(row[0]["id"])
+    return ids
+
+
+@pytest.fixture(scope="module")
+async def tasks(world: World) -> dict[str, str]:
+    """An open task on each side: A (worker_a, street A) and B (worker_b, street B)."""
+    from datetime import UTC, datetime, timedelta
+
+    from backend.tasks.tables import VisitTask
+
+    ids = {}
+    for side, worker, street in (("A", "worker_a", "A"), ("B", "worker_b", "B")):
+        household = world.households[side]
+        existing = (
+            await VisitTask.select(VisitTask.id)
+            .where(VisitTask.household == household, VisitTask.state != "closed")
+            .first()
+        )
+        if existing:
+            ids[side] = str(existing["id"])
+            continue
+        from backend.orgs.tables import OrgUnit
+
+        street_id = (await OrgUnit.select(OrgUnit.id).where(OrgUnit.code == world.street_codes[street]).first())["id"]
+        row = await VisitTask.insert(
+            VisitTask(
+                household=household,
+                assignee=world.account_ids[worker],
+                street=street_id,
+                grid_code=world.grid_codes[f"G{side}1"],
+                type_codes="[]",
+                due_at=datetime.now(UTC) + timedelta(days=3),
+            )
+        ).returning(VisitTask.id)
+        ids[side] = str(row[0]["id"])
+    return ids
+
+
+async def test_matrix(
+    app: Litestar, http, world: World, spare_account: str, notifications: dict[str, str], tasks: dict[str, str]
+) -> None:
+    objects = Objects(world, spare_account, notifications, tasks)
+    failures: list[str] = []
+    devices: dict[str, Api] = {}
+    for method, template in _route_table(app):
+        if _is_public_by_design(template):
+            continue
+        rule = POLICY[(method, template)]
+        if rule.allowed == PUBLIC:
+            continue  # login, refresh and the probes answer anyone; their own tests say how
+        anonymous = await Api(http).request(
+            method, objects.path(template, "admin", True), json=objects.body(method, template, "admin", True)
+        )
+        if anonymous.status_code != 401:
+            failures.append(f"{method} {template} anonymous → {anonymous.status_code}, expected 401")
+        for role in ROLES:
+            for own in (True, False) if rule.scoped else (True,):
+                device = devices.get(role)
+                if device is None:
+                    device = devices[role] = Api(http)
+                    assert (await device.login(world.usernames[role])).status_code == 200
+                if template in SESSION_ENDING:
+                    devices.pop(role)  # this call ends the device's session (or its siblings'): log in afresh
+                path = objects.path(template, role, own)
+                response = await device.request(method, path, json=objects.body(method, template, role, own))
+                status = response.status_code
+                where = f"{method} {path} as {role} ({'own' if own else 'other'}) → {status}"
+                if status >= 500:
+                    failures.append(f"{where}: server error")
+                elif role not in rule.allowed:
+                    if status != 403:
+                        failures.append(f"{where}: expected 403 for this role")
+                elif own or (role == "admin" and rule.admin_sees_all):
+                    if status in (401, 403, 404):
+                        failures.append(f"{where}: expected to be allowed")
+                else:
+                    if status != 404:
+                        failures.append(f"{where}: expected 404 for another's object")
+                    elif not await _denial_audited(world.account_ids[role], path.split("/")[4]):
+                        failures.append(f"{where}: denial not audit-logged")
+    assert failures == [], "\n".join(failures)
+
+
+async def _denial_audited(actor_id: str, object_id: str) -> bool:
+    return await AuditLog.exists().where(
+        AuditLog.actor_id == actor_id, AuditLog.object_id == object_id, AuditLog.outcome == "denied"
+    )
+
+
+async def test_worker_lists_only_their_grids_and_supervisor_only_their_street(as_role, world: World) -> None:
+    worker = await as_role("worker_a")
+    codes = {item["grid_code"] for item in (await worker.get("/api/v1/households?limit=200")).json()["items"]}
+    assert world.grid_codes["GA1"] in codes and world.grid_codes["GB1"] not in codes
+    supervisor_b = await as_role("supervisor_b")
+    listing = (await supervisor_b.get("/api/v1/households?limit=200")).json()
+    ids = {item["id"] for item in listing["items"]}
+    assert world.households["B"] in ids and world.households["A"] not in ids
+    assert {item["grid_code"] for item in listing["items"]} <= {world.grid_codes["GB1"], None}
+    officer = await as_role("officer")
+    assert (await officer.get("/api/v1/households")).status_code == 403
