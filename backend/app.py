@@ -9,18 +9,21 @@ from pathlib import Path
 from arq import create_pool
 from litestar import Litestar, Response, Router
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.stores.registry import StoreRegistry
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.accounts.controllers import AccountController, AuthController, RolePolicyController
 from backend.accounts.guards import role_guard
 from backend.accounts.middleware import EXCLUDE_OPT_KEY, BearerTokenMiddleware
+from backend.applications.controllers import ApplicationController, HouseholdApplicationController
 from backend.audit.controllers import AuditController
+from backend.cases.controllers import CaseController
 from backend.departments.controllers import CatalogueController
 from backend.grids.controllers import GridController
 from backend.health.controllers import health, ready
@@ -29,13 +32,19 @@ from backend.lib import db
 from backend.lib import redis as redis_lib
 from backend.lib.errors import EXCEPTION_HANDLERS
 from backend.lib.net import RequestIdMiddleware
+from backend.matching.controllers import HouseholdMatchingController, RulesController
 from backend.notifications.controllers import InboxController
 from backend.orgs.controllers import OrgUnitController
+from backend.outbox.controllers import DeadLetterController
 from backend.push.controllers import PushController
+from backend.requests.controllers import RequestController, ResidentController
 from backend.settings import get_settings
 from backend.sync.controllers import SyncController
+from backend.sync.health import SyncHealthController
 from backend.tasks.controllers import CoverController, TaskController
+from backend.visits.controllers import PhotoController, TaskVisitController, VisitController
 from backend.warnings.controllers import ApiKeyController, WarningController
+from backend.workers.controllers import GridWorkloadController, WorkerController
 
 PWA_DIR = Path(__file__).resolve().parent.parent / "pwa" / "dist"
 PWA_SOURCE_DIR = Path(__file__).resolve().parent.parent / "pwa" / "public"
@@ -54,8 +63,22 @@ API_CONTROLLERS = [
     TaskController,
     CoverController,
     SyncController,
+    SyncHealthController,
+    TaskVisitController,
+    VisitController,
+    PhotoController,
+    WorkerController,
+    GridWorkloadController,
     PushController,
     AuditController,
+    RulesController,
+    HouseholdMatchingController,
+    ResidentController,
+    RequestController,
+    HouseholdApplicationController,
+    ApplicationController,
+    CaseController,
+    DeadLetterController,
 ]
 
 _SECURITY_HEADERS = {
@@ -94,6 +117,35 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await db.close_pool()
 
 
+def _pwa_cache_headers(path: str) -> dict[str, str]:
+    # Content-hashed bundles never change under their name; everything else (index.html, sw.js, the
+    # manifest) must be revalidated so a new version reaches phones. The service worker does the
+    # offline caching, versioned.
+    if path.startswith("/assets/"):
+        return {"Cache-Control": "public, max-age=31536000, immutable"}
+    if path.startswith("/icons/"):
+        return {"Cache-Control": "public, max-age=86400"}
+    if path == "/sw.js":
+        return {"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"}
+    return {"Cache-Control": "no-cache"}
+
+
+def _pwa_cache_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        extra = _pwa_cache_headers(scope.get("path", ""))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                for name, value in extra.items():
+                    headers[name] = value
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
+
+
 def _static_router() -> list[Router]:
     directory = PWA_DIR if PWA_DIR.is_dir() else PWA_SOURCE_DIR
     if not directory.is_dir():
@@ -106,6 +158,7 @@ def _static_router() -> list[Router]:
             include_in_schema=False,
             opt={"public": True},
             name="pwa",
+            middleware=[_pwa_cache_middleware],
         )
     ]
 

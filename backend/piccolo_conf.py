@@ -21,5 +21,9 @@ APP_REGISTRY = AppRegistry(
         "backend.push.piccolo_app",
         "backend.outbox.piccolo_app",
         "backend.idempotency.piccolo_app",
+        "backend.matching.piccolo_app",
+        "backend.requests.piccolo_app",
+        "backend.visits.piccolo_app",
+        "backend.applications.piccolo_app",
     ]
 )

@@ -130,6 +130,42 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """Where visit photos live: a local directory (the embedded default) or S3-compatible storage.
+
+    Partial uploads always wait on local disk under ``local_dir/incoming`` so a restarted server resumes them.
+    """
+
+    backend: str = field(default_factory=lambda: _env("GRIDAID_STORAGE", "local").strip().lower())
+    local_dir: Path = field(
+        default_factory=lambda: Path(
+            _env("GRIDAID_PHOTO_DIR") or str(Path(_env("GRIDAID_VAR_DIR", "var")) / "photos")
+        ).resolve()
+    )
+    s3_endpoint: str = field(default_factory=lambda: _env("S3_ENDPOINT_URL"))
+    s3_bucket: str = field(default_factory=lambda: _env("S3_BUCKET"))
+    s3_region: str = field(default_factory=lambda: _env("S3_REGION", "us-east-1"))
+    s3_access_key_id: str = field(default_factory=lambda: _env("S3_ACCESS_KEY_ID"))
+    s3_secret_access_key: str = field(default_factory=lambda: _env("S3_SECRET_ACCESS_KEY"))
+    s3_prefix: str = field(default_factory=lambda: _env("S3_PREFIX", "gridaid/"))
+    # A phone sends ~300 KB; a camera original is a few MB. Anything beyond these is refused.
+    photo_max_bytes: int = field(default_factory=lambda: _env_int("PHOTO_MAX_BYTES", 15 * 1024 * 1024))
+    # Checked from the header before any pixel is decoded: a decompression bomb never reaches memory.
+    photo_max_pixels: int = field(default_factory=lambda: _env_int("PHOTO_MAX_PIXELS", 40_000_000))
+    chunk_bytes: int = field(default_factory=lambda: _env_int("PHOTO_CHUNK_BYTES", 1024 * 1024))
+    thumbnail_px: int = field(default_factory=lambda: _env_int("PHOTO_THUMBNAIL_PX", 320))
+    jpeg_quality: int = field(default_factory=lambda: _env_int("PHOTO_JPEG_QUALITY", 85))
+
+    @property
+    def is_s3(self) -> bool:
+        return self.backend == "s3"
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.local_dir / "incoming"
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     db: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -138,6 +174,7 @@ class Settings:
     crypto: CryptoSettings = field(default_factory=CryptoSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     push: PushSettings = field(default_factory=PushSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 @lru_cache(maxsize=1)

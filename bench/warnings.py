@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -108,6 +109,26 @@ async def _counts() -> dict[str, int]:
     }
 
 
+def _save_profile(text: str) -> None:
+    Path(os.environ["GRIDAID_BENCH_PROFILE"]).write_text(text)
+
+
+def _server_cpu() -> float:
+    """CPU seconds used so far by the machine's PostgreSQL processes (0 where /proc cannot tell)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition(") ")
+        if name.endswith("(postgres"):
+            fields = rest.split()
+            # utime, stime, and those of its exited children (a backend ends with its connection)
+            ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def child(rows: int, households_n: int, open_tasks: int) -> dict[str, Any]:
     from backend.audit.services import Actor
     from backend.households.tables import Household, HouseholdMember
@@ -128,15 +149,28 @@ async def child(rows: int, households_n: int, open_tasks: int) -> dict[str, Any]
     await insert_rows(VisitTask, [task_row(h, workers.get(h["grid_code"]), now) for h in households[:open_tasks]])
     path = get_settings().paths.var_dir / "warnings.csv"
     mix = write_file(path, rows, numbers, households)
+    if engine().engine_type == "postgres":
+        # Fresh statistics, as a live database has them (autovacuum gets there on its own later).
+        await engine().run_ddl("ANALYZE")
     seed_seconds = time.perf_counter() - started
     before = await _counts()
     print(f"[{engine().engine_type}] scene ready in {seed_seconds:.0f} s: {before}", file=sys.stderr, flush=True)
 
     options = ImportOptions(source=SOURCE)
     actor = Actor.system("bench")
-    began = time.perf_counter()
+    profiler = None
+    if os.environ.get("GRIDAID_BENCH_PROFILE"):  # a pyinstrument profile of the first import
+        from pyinstrument import Profiler
+
+        profiler = Profiler(async_mode="enabled")
+        profiler.start()
+    began, cpu_began, server_began = time.perf_counter(), time.process_time(), _server_cpu()
     first = await import_warning_file(path, options, actor=actor)
     first_seconds = time.perf_counter() - began
+    python_cpu, server_cpu = time.process_time() - cpu_began, _server_cpu() - server_began
+    if profiler is not None:
+        profiler.stop()
+        _save_profile(profiler.output_text(unicode=True, show_all=False))
     after = await _counts()
     began = time.perf_counter()
     again = await import_warning_file(path, options, actor=actor)
@@ -153,6 +187,10 @@ async def child(rows: int, households_n: int, open_tasks: int) -> dict[str, Any]
         "open_tasks_before": open_tasks,
         "seed_seconds": seed_seconds,
         "seconds": first_seconds,
+        # CPU seconds during the first import: this process (all threads: on SQLite that includes
+        # the database's own work), and every PostgreSQL process on the machine (other users too).
+        "python_cpu_seconds": python_cpu,
+        "server_cpu_seconds": server_cpu if engine().engine_type == "postgres" else None,
         "report": first.to_json() | {"rejected_rows": first.to_json()["rejected_rows"][:3]},
         "written": {key: after[key] - before[key] for key in after},
         "tasks_joined_or_created": len(first.tasks),
@@ -227,6 +265,15 @@ def render(results: list[dict[str, Any]], argv: list[str]) -> str:
             f"| {r['engine']} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} | {met} | "
             f"{r['again_seconds']:.1f} s |"
         )
+    lines += ["", "CPU seconds during the first import (2 cores, so CPU can exceed wall time):", ""]
+    for r in results:
+        server = r.get("server_cpu_seconds")
+        lines.append(
+            f"- {r['engine']}: wall {r['seconds']:.1f} s; this process {r.get('python_cpu_seconds', 0):.1f} s"
+            + (" (includes SQLite's own work, in the driver's thread)" if r["engine"] == "sqlite" else "")
+            + (f"; PostgreSQL server processes {server:.1f} s" if server is not None else "")
+            + "."
+        )
     lines += ["", "What each run did and wrote:", ""]
     for r in results:
         report, written = r["report"], r["written"]
@@ -242,7 +289,7 @@ def render(results: list[dict[str, Any]], argv: list[str]) -> str:
             f"  Rows written: {written['tasks']:,} new tasks ({r['tasks_joined_or_created']:,} tasks touched, "
             f"the rest joined), {written['warnings']:,} warnings, {written['task_events']:,} task events, "
             f"{written['sync_changes']:,} sync changes, {written['notifications']:,} inbox messages, "
-            f"{written['outbox_push_jobs']:,} queued push jobs (outbox rows).",
+            f"{written['outbox_push_jobs']:,} queued push jobs (outbox rows; each nudges up to 200 people).",
             f"  Second import of the same file: {r['again']['duplicates']:,} duplicates, {r['again']['created']} "
             f"created, {r['again']['rejected']:,} rejected again; rows written: {sum(r['again_written'].values())}.",
         ]
@@ -251,6 +298,22 @@ def render(results: list[dict[str, Any]], argv: list[str]) -> str:
         "The time covers the whole import: reading the CSV (detecting the encoding and counting rows for the",
         "progress bar), checking each row, and `ingest` in chunks, each chunk one transaction. The grid index",
         "is built once in the process (on the first chunk with a point), as in a fresh CLI run.",
+        "",
+        "Where the time goes (pyinstrument at 100,000 rows, `GRIDAID_BENCH_PROFILE=out.txt uv run --with",
+        "pyinstrument python -m bench.warnings`): the re-import of an all-duplicate file (~5 s) is the floor:",
+        "reading and checking the rows (~3 s of Python: the CSV reader, one `IncomingWarning` per row, ID",
+        "number checksums and keyed hashes) plus one dedupe query per chunk. The rest is writing ~350,000",
+        "rows with their indexes and foreign-key checks. On PostgreSQL the import's own CPU and the",
+        "server's are about equal (~10 s each, see above) and mostly take turns: within a chunk Python builds",
+        "the rows, then waits while the server writes them; only reading the next chunk overlaps with that.",
+        "Chunks cannot be written in parallel without two chunks racing to open a task for the same",
+        "household. On SQLite everything is one process, so the same work adds up in one clock.",
+        "",
+        "Done so far: push nudges grouped (one outbox message per kind of news per 200 people), each worker",
+        "told once per file (not once per 10,000-row chunk: 12,697 inbox messages instead of 63,348, and",
+        "50,000 fewer sync changes), redundant indexes dropped, joined tasks updated in one statement, ID",
+        "numbers hashed once per distinct number per chunk, types/dates/CRS names parsed once per distinct",
+        "value, and released PostgreSQL pool connections no longer run asyncpg's four-statement reset.",
     ]
     return "\n".join(lines)
 

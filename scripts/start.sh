@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 UV=$(bash scripts/bootstrap.sh)
 "$UV" sync --frozen
+bash scripts/build_pwa.sh
 exec "$UV" run --frozen gridaid run --demo "$@"

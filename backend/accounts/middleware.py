@@ -18,16 +18,14 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated()
-        live = await sessions.resolve_access_token(token.strip())
-        if live is None:
+        principal = await services.authenticate(
+            token.strip(), client=client_address(connection), request_id=request_id(connection)
+        )
+        if principal is None:
             raise NotAuthenticated(
                 "Your session has ended; sign in again", "登录已失效，请重新登录", code="auth.token_invalid"
             )
-        principal = await services.load_principal(
-            live,
-            client=client_address(connection),
-            request_id=request_id(connection),
+        live = sessions.LiveSession(
+            session_id=principal.session_id, account_id=principal.account_id, mfa_pending=principal.mfa_pending
         )
-        if principal is None:
-            raise NotAuthenticated(code="auth.token_invalid")
         return AuthenticationResult(user=principal, auth=live)

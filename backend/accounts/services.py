@@ -11,13 +11,13 @@ from litestar.stores.base import Store
 
 from backend.accounts import passwords, sessions, totp
 from backend.accounts.principal import Principal
-from backend.accounts.tables import STAFF_ROLES, Account, Role, RolePolicy
+from backend.accounts.tables import STAFF_ROLES, Account, AuthSession, Role, RolePolicy
 from backend.audit.services import Actor, record
 from backend.audit.tables import Outcome
 from backend.departments.tables import Department
 from backend.grids.tables import GridAssignment
 from backend.lib import crypto, pii
-from backend.lib.db import write_transaction
+from backend.lib.db import as_utc, write_transaction
 from backend.lib.errors import Conflict, GridAidError, InvalidInput, NotFound, TooManyRequests
 from backend.orgs.tables import OrgLevel, OrgUnit
 from backend.settings import get_settings
@@ -358,6 +358,53 @@ async def set_role_policy(role: Role, totp_required: bool, *, actor: Actor) -> N
 
 # ---------------------------------------------------------------------------------------------
 # Who is calling, and what may they see
+
+
+# Session, account and (for a worker) current grids in one round trip: this runs before every API
+# request, and three queries each time were a third of a phone's sync. Nothing is cached, so a
+# logout, a revoked session, a disabled account, a role change or a new grid counts at once.
+_PRINCIPAL_SQL = """
+SELECT s.id AS session_id, s.account AS account_id, s.mfa_pending, s.access_expires_at, s.last_seen_at,
+       a.is_active, a.username, a.display_name, a.role, a.street, a.department, g.grid_code
+FROM auth_session s
+JOIN account a ON a.id = s.account
+LEFT JOIN grid_assignment g
+  ON g.worker = s.account AND g.ended_at IS NULL AND a.role = 'grid_worker'
+WHERE s.access_hash = {} AND s.revoked_at IS NULL
+"""
+
+
+async def authenticate(token: str, *, client: str, request_id: str) -> Principal | None:
+    """The caller behind an access token, or None when the token is unknown, expired or revoked, or
+    the account is disabled."""
+    if not token.startswith(sessions.ACCESS_PREFIX):
+        return None
+    rows = await AuthSession.raw(_PRINCIPAL_SQL, sessions.token_digest(token))
+    if not rows:
+        return None
+    row = rows[0]
+    now = datetime.now(UTC)
+    if not row["is_active"] or as_utc(row["access_expires_at"]) <= now:
+        return None
+    await sessions.touch(row["session_id"], as_utc(row["last_seen_at"]), now)
+    role = Role(row["role"])
+    return Principal(
+        account_id=_as_uuid(row["account_id"]),
+        username=row["username"],
+        display_name=row["display_name"],
+        role=role,
+        session_id=_as_uuid(row["session_id"]),
+        mfa_pending=bool(row["mfa_pending"]),
+        street_id=row["street"],
+        department_id=row["department"],
+        grid_codes=frozenset(item["grid_code"] for item in rows if item["grid_code"] is not None),
+        client=client,
+        request_id=request_id,
+    )
+
+
+def _as_uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 async def load_principal(live: sessions.LiveSession, *, client: str, request_id: str) -> Principal | None:

@@ -9,7 +9,10 @@ was lost on a bad network retries with the old token and must not be logged out 
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +22,8 @@ from uuid import UUID, uuid4
 from backend.accounts.tables import Account, AuthSession
 from backend.lib.db import as_utc, write_transaction
 from backend.settings import get_settings
+
+log = logging.getLogger(__name__)
 
 ACCESS_PREFIX = "gat_"
 REFRESH_PREFIX = "grt_"
@@ -95,9 +100,53 @@ async def resolve_access_token(token: str) -> LiveSession | None:
     )
     if row is None or not row["account_active"] or as_utc(row["access_expires_at"]) <= now:
         return None
-    if now - as_utc(row["last_seen_at"]) > _LAST_SEEN_RESOLUTION:
-        await AuthSession.update({AuthSession.last_seen_at: now}).where(AuthSession.id == row["id"])
+    await touch(row["id"], as_utc(row["last_seen_at"]), now)
     return LiveSession(session_id=row["id"], account_id=row["account"], mfa_pending=row["mfa_pending"])
+
+
+async def touch(session_id: UUID, last_seen_at: datetime, now: datetime) -> None:
+    """Note that the session was used; at most once a minute, so reads stay reads.
+
+    Not in the request's path: the sessions to touch are collected and written by one UPDATE in the
+    background, so a morning rush of phones (every session stale after the night) costs a handful
+    of writes, not one per request. ``last_seen_at`` is informational; a touch lost in a crash is
+    harmless."""
+    if now - last_seen_at <= _LAST_SEEN_RESOLUTION:
+        return
+    _touches.pending[session_id] = now
+    loop = asyncio.get_running_loop()
+    if _touches.task is None or _touches.task.done() or _touches.task.get_loop() is not loop:
+        # A context of its own: never inside whatever transaction the caller may be in.
+        _touches.task = loop.create_task(_flush_touches(), context=contextvars.Context())
+
+
+class _Touches:
+    def __init__(self) -> None:
+        self.pending: dict[UUID, datetime] = {}
+        self.task: asyncio.Task[None] | None = None
+
+
+_touches = _Touches()
+
+
+async def _flush_touches() -> None:
+    """Write what is pending; touches arriving meanwhile go in the next round."""
+    while _touches.pending:
+        batch, _touches.pending = _touches.pending, {}
+        try:
+            await AuthSession.update({AuthSession.last_seen_at: max(batch.values())}).where(
+                AuthSession.id.is_in(list(batch))
+            )
+        except Exception:
+            log.warning("could not record %d sessions' last use", len(batch), exc_info=True)
+
+
+async def flush_touches() -> None:
+    """Wait for the pending touches to be written (tests, shutdown)."""
+    task = _touches.task
+    if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+        await task
+    await _flush_touches()
 
 
 class RefreshRejected(Exception):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
 from backend.audit.tables import AuditLog, Outcome
 from backend.lib.db import is_sqlite, write_transaction
+from backend.lib.errors import NotFound
 
 GENESIS_HASH = "0" * 64
 # Any constant will do: it serialises writers of the chain on PostgreSQL (SQLite's IMMEDIATE does it there).
@@ -123,3 +124,27 @@ async def verify_chain(batch_size: int = 1000) -> ChainReport:
             return ChainReport(rows=checked + sum(1 for row in rows if row["id"] < broken), first_broken_id=broken)
         checked += len(rows)
         prev_hash, last_id = rows[-1]["hash"], rows[-1]["id"]
+
+
+async def refuse_unseen(
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: object,
+    *,
+    exists: bool,
+    code: str,
+    reason: str = "out_of_scope",
+) -> NoReturn:
+    """Answer 404 for an object the caller may not see, never 403: its existence is not revealed.
+    When it does exist, the attempt is written to the audit log as denied."""
+    if exists:
+        await record(
+            action,
+            actor=actor,
+            object_type=object_type,
+            object_id=str(object_id),
+            outcome=Outcome.denied,
+            detail={"reason": reason},
+        )
+    raise NotFound(code=code)

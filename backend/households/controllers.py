@@ -11,12 +11,15 @@ from backend.accounts.guards import roles
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.households import services
+from backend.households.placing import place_household
 from backend.households.schemas import (
     HouseholdDetail,
     HouseholdIn,
     HouseholdPage,
     HouseholdSummary,
     LookupIn,
+    PlacedOut,
+    PlaceIn,
     RevealIn,
     RevealOut,
 )
@@ -56,6 +59,18 @@ class HouseholdController(Controller):
         self, request: Request[Principal, Any, Any], household_id: FromPath[UUID]
     ) -> HouseholdDetail:
         return await services.get_household(request.user, household_id)
+
+    @post(
+        "/{household_id:uuid}/place",
+        operation_id="placeHousehold",
+        opt=roles(Role.supervisor, Role.admin),
+        status_code=HTTP_200_OK,
+    )
+    async def place(
+        self, request: Request[Principal, Any, Any], household_id: FromPath[UUID], data: JSONBody[PlaceIn]
+    ) -> PlacedOut:
+        """Put a household no grid contained into a grid; its open task moves to that grid's worker."""
+        return PlacedOut(grid_code=await place_household(request.user, household_id, data))
 
     @post("/lookup", operation_id="lookupHouseholdByIdNumber", status_code=HTTP_200_OK)
     async def lookup(self, request: Request[Principal, Any, Any], data: JSONBody[LookupIn]) -> HouseholdSummary:

@@ -87,3 +87,16 @@ class RevealIn(InputStruct):
 class RevealOut(OutputStruct):
     field: str
     value: str
+
+
+class PlaceIn(InputStruct):
+    """Where an unplaced household really is: a grid, or a point (and its datum)."""
+
+    grid_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None
+    crs: Annotated[str, msgspec.Meta(min_length=4, max_length=16)] = "wgs84"
+
+
+class PlacedOut(OutputStruct):
+    grid_code: str

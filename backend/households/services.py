@@ -12,7 +12,7 @@ from litestar.stores.base import Store
 
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
-from backend.audit.services import record
+from backend.audit.services import Actor, record, refuse_unseen
 from backend.audit.tables import Outcome
 from backend.grids.index_cache import current_layer
 from backend.grids.placement import place_points
@@ -89,17 +89,20 @@ async def _scoped_row(principal: Principal, household_id: UUID, action: str) -> 
             query = query.where(scope)
         row = await query.first()
     if row is None:
-        if await Household.exists().where(Household.id == household_id):
-            await record(
-                action,
-                actor=principal.actor,
-                object_type="household",
-                object_id=str(household_id),
-                outcome=Outcome.denied,
-                detail={"reason": "out_of_scope"},
-            )
-        raise NotFound(code="household.not_found")
+        await refuse_unseen(
+            principal.actor,
+            action,
+            "household",
+            household_id,
+            exists=await Household.exists().where(Household.id == household_id),
+            code="household.not_found",
+        )
     return row
+
+
+async def scoped_household(principal: Principal, household_id: UUID, action: str) -> dict[str, Any]:
+    """For other slices: the household row if the caller may see it, else 404 and a denied audit row."""
+    return await _scoped_row(principal, household_id, action)
 
 
 async def get_household(principal: Principal, household_id: UUID) -> HouseholdDetail:
@@ -218,6 +221,23 @@ class _Place:
 
 async def _place_for(principal: Principal, data: HouseholdIn) -> _Place:
     """Where a new household belongs, and whether the caller may put it there."""
+    place = await where_household(data)
+    if place is None:
+        raise InvalidInput(
+            "Give the grid or the household's position", "请提供网格或住户位置", code="household.place_required"
+        )
+    allowed = (
+        principal.role == Role.admin
+        or (principal.role == Role.supervisor and place.street_id == principal.street_id)
+        or (principal.role == Role.grid_worker and place.grid_code in principal.grid_codes)
+    )
+    if not allowed:
+        raise InvalidInput("That place is not in your area", "该位置不在您的范围内", code="household.grid_out_of_scope")
+    return place
+
+
+async def where_household(data: HouseholdIn) -> _Place | None:
+    """The grid a new household's point or grid code names; None when neither is given."""
     lon = lat = None
     if data.lon is not None and data.lat is not None:
         lon, lat, located = await _locate(data.lon, data.lat, data.crs)
@@ -238,16 +258,7 @@ async def _place_for(principal: Principal, data: HouseholdIn) -> _Place:
             raise InvalidInput("Unknown grid", "网格不存在", code="household.grid_unknown")
         place = _Place(grid["code"], PlacementFlag.inside, grid["community"], grid["street"], None, None)
     else:
-        raise InvalidInput(
-            "Give the grid or the household's position", "请提供网格或住户位置", code="household.place_required"
-        )
-    allowed = (
-        principal.role == Role.admin
-        or (principal.role == Role.supervisor and place.street_id == principal.street_id)
-        or (principal.role == Role.grid_worker and place.grid_code in principal.grid_codes)
-    )
-    if not allowed:
-        raise InvalidInput("That place is not in your area", "该位置不在您的范围内", code="household.grid_out_of_scope")
+        return None
     return place
 
 
@@ -264,7 +275,17 @@ async def _locate(lon: float, lat: float, crs: str) -> tuple[float, float, Any]:
 
 
 async def create_household(principal: Principal, data: HouseholdIn) -> UUID:
-    place = await _place_for(principal, data)
+    return await _insert(data, await _place_for(principal, data), principal.actor)
+
+
+async def register_household(data: HouseholdIn, actor: Actor) -> UUID:
+    """A household file opened from a resident's own request: no staff scope applies; with neither a
+    point nor a grid it is opened unplaced and lands on the supervisors' "unplaced" list."""
+    place = await where_household(data) or _Place(None, PlacementFlag.unplaced, None, None, None, None)
+    return await _insert(data, place, actor)
+
+
+async def _insert(data: HouseholdIn, place: _Place, actor: Actor) -> UUID:
     errors: list[dict[str, Any]] = []
     sealed_members = []
     for position, member in enumerate(data.members):
@@ -329,7 +350,7 @@ async def create_household(principal: Principal, data: HouseholdIn) -> UUID:
             )
         await record(
             "household.create",
-            actor=principal.actor,
+            actor=actor,
             object_type="household",
             object_id=str(household_id),
             detail={"grid_code": place.grid_code, "placement": place.flag.value, "members": len(sealed_members)},

@@ -56,11 +56,23 @@ def write_transaction() -> Any:
     return db.transaction()
 
 
+async def _keep_session(connection: Any) -> None:
+    """What a released connection needs before reuse: only an unfinished transaction rolled back.
+
+    asyncpg's default reset runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
+    on every release, a round trip per query. GridAid takes only transaction-level advisory locks
+    (``pg_advisory_xact_lock``), never LISTENs, declares no cursors and sets no session settings,
+    so there is nothing of that to undo.
+    """
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
 async def open_pool() -> None:
     db = engine()
     if isinstance(db, PostgresEngine):
         settings = get_settings().db
-        await db.start_connection_pool(min_size=settings.pool_min, max_size=settings.pool_max)
+        await db.start_connection_pool(min_size=settings.pool_min, max_size=settings.pool_max, reset=_keep_session)
 
 
 async def close_pool() -> None:

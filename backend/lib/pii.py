@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import operator
 import re
 
 from backend.lib import crypto
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
+_ID_ZERO_OFFSET = ord("0") * sum(_ID_WEIGHTS)
 _ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{9,11}$")
@@ -20,7 +22,11 @@ class InvalidIdentifier(ValueError):
 
 
 def id_check_char(first17: str) -> str:
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _ID_WEIGHTS, strict=True))
+    if len(first17) == 17 and first17.isascii() and first17.isdigit():
+        # Bytes are already small ints: weigh the character codes and take off what "0" (48) adds.
+        total = sum(map(operator.mul, first17.encode(), _ID_WEIGHTS)) - _ID_ZERO_OFFSET
+    else:  # other digits (the shape check's \d matches them too) or a wrong length: the plain way, with its errors
+        total = sum(int(digit) * weight for digit, weight in zip(first17, _ID_WEIGHTS, strict=True))
     return _ID_CHECK_CHARS[total % 11]
 
 

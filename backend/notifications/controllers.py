@@ -10,9 +10,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from backend.accounts.guards import ALL_ROLES, roles
 from backend.accounts.principal import Principal
-from backend.audit.services import record
-from backend.audit.tables import Outcome
-from backend.lib.errors import NotFound
+from backend.audit.services import refuse_unseen
 from backend.notifications.schemas import InboxOut, notification_out
 from backend.notifications.tables import Notification
 
@@ -50,13 +48,12 @@ class InboxController(Controller):
             .returning(Notification.id)
         )
         if not updated:
-            if await Notification.exists().where(Notification.id == notification_id):
-                await record(
-                    "notification.read",
-                    actor=request.user.actor,
-                    object_type="notification",
-                    object_id=str(notification_id),
-                    outcome=Outcome.denied,
-                    detail={"reason": "not_owner"},
-                )
-            raise NotFound(code="notification.not_found")
+            await refuse_unseen(
+                request.user.actor,
+                "notification.read",
+                "notification",
+                notification_id,
+                exists=await Notification.exists().where(Notification.id == notification_id),
+                code="notification.not_found",
+                reason="not_owner",
+            )

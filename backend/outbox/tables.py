@@ -1,4 +1,4 @@
-from piccolo.columns import JSON, UUID, BigSerial, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, UUID, BigInt, BigSerial, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -22,3 +22,21 @@ class OutboxMessage(Table, tablename="outbox_message"):
     done_at = Timestamptz(null=True, default=None, index=True)
     attempts = Integer(default=0)
     last_error = Text(default="")
+
+
+class DeadLetter(Table, tablename="dead_letter"):
+    """An outbox message whose job failed on every try: parked here, visible to admins, never dropped.
+
+    Parking marks the outbox row done (so the relay stops handing it over); an admin's re-queue
+    writes a fresh outbox message with the same kind and payload."""
+
+    id = BigSerial(primary_key=True)
+    message_id = BigInt()
+    kind = Varchar(length=48, index=True)
+    payload = JSON(default={})
+    error = Text(default="")
+    attempts = Integer(default=0)
+    parked_at = Timestamptz(default=TimestamptzNow(), index=True)
+    requeued_at = Timestamptz(null=True, default=None)
+    requeued_by = Varchar(length=36, null=True, default=None)
+    requeued_message_id = BigInt(null=True, default=None)

@@ -46,10 +46,12 @@ class VapidKeyOut(OutputStruct):
 
 
 class PushPayload(msgspec.Struct, kw_only=True):
-    """Everything a push says: a count. No names, IDs, addresses or task details (R-DP-11);
-    the app fetches the inbox when opened."""
+    """Everything a push says: a count, and which screen to open. No names, ID numbers, addresses or
+    task details (R-DP-11): a task's random id at most; the app fetches the rest when opened."""
 
     title: str
     body: str
     count: int
     tag: str
+    # Where a tap opens the app: "/#/tasks/<id>" when every unread item is about one task, else "/#/inbox".
+    url: str

@@ -29,7 +29,7 @@ from pywebpush import WebPushException, webpush
 
 from backend.audit.services import Actor, record
 from backend.audit.tables import Outcome
-from backend.lib.db import write_transaction
+from backend.lib.db import load_json, write_transaction
 from backend.lib.errors import InvalidInput, NotFound
 from backend.notifications.tables import Notification
 from backend.push import vapid
@@ -197,10 +197,42 @@ class DeliveryReport:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
 
 
-def payload_for(unread: int) -> bytes:
+INBOX_URL = "/#/inbox"
+# Beyond this many unread items a push is about the inbox anyway: their details are not read.
+_URL_LOOKUP_MAX = 20
+
+
+def payload_for(unread: int, url: str = INBOX_URL) -> bytes:
     return msgspec.json.encode(
-        PushPayload(title=PUSH_TITLE, body=f"您有 {unread} 条未读消息", count=unread, tag=PUSH_TAG)
+        PushPayload(title=PUSH_TITLE, body=f"您有 {unread} 条未读消息", count=unread, tag=PUSH_TAG, url=url)
     )
+
+
+async def open_urls(counts: dict[UUID, int]) -> dict[UUID, str]:
+    """The screen a tap should open, per account: the task when every unread item is about one task."""
+    accounts = [account for account, unread in counts.items() if 0 < unread <= _URL_LOOKUP_MAX]
+    if not accounts:
+        return {}
+    rows = await Notification.select(Notification.account, Notification.detail).where(
+        Notification.account.is_in(accounts), Notification.read_at.is_null()
+    )
+    tasks: dict[UUID, set[UUID | None]] = {}
+    for row in rows:
+        detail = load_json(row["detail"])
+        tasks.setdefault(_uuid(row["account"]), set()).add(_task_of(detail))
+    return {
+        account: f"/#/tasks/{next(iter(found))}"
+        for account, found in tasks.items()
+        if len(found) == 1 and None not in found
+    }
+
+
+def _task_of(detail: Any) -> UUID | None:
+    task = detail.get("task") if isinstance(detail, dict) else None
+    try:
+        return UUID(task) if isinstance(task, str) else None  # only a well-formed id ever reaches a URL
+    except ValueError:
+        return None
 
 
 def _post(endpoint: str, p256dh: str, auth: str, data: bytes) -> Delivery:
@@ -274,21 +306,24 @@ async def send_inbox_nudges(account_ids: Iterable[UUID | str]) -> DeliveryReport
             PushSubscription.auth,
         ).where(PushSubscription.account.is_in(list(counts)))
         batch = DeliveryReport()
-        await _send_all(subscriptions, counts, batch)
+        await _send_all(subscriptions, counts, await open_urls(counts), batch)
         await _record(batch)
         for subscription_id, outcome in batch.outcomes.items():
             report.add(subscription_id, outcome)
     return report
 
 
-async def _send_all(subscriptions: list[dict[str, Any]], counts: dict[UUID, int], report: DeliveryReport) -> None:
+async def _send_all(
+    subscriptions: list[dict[str, Any]], counts: dict[UUID, int], urls: dict[UUID, str], report: DeliveryReport
+) -> None:
     limiter = anyio.CapacityLimiter(get_settings().push.concurrency)
 
     async def send(row: dict[str, Any]) -> None:
         if not host_allowed(row["endpoint"]):
             report.add(row["id"], Delivery.skipped)
             return
-        data = payload_for(counts[_uuid(row["account"])])
+        account = _uuid(row["account"])
+        data = payload_for(counts[account], urls.get(account, INBOX_URL))
         post = partial(_post, row["endpoint"], row["p256dh"], row["auth"], data)
         report.add(row["id"], await anyio.to_thread.run_sync(post, limiter=limiter))
 

@@ -4,8 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -13,9 +12,7 @@ from backend.accounts.guards import roles
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.households.scope import NO_ACCESS
-from backend.idempotency.services import check_key, once
 from backend.lib.db import load_json
-from backend.lib.errors import InvalidInput
 from backend.tasks import services
 from backend.tasks.queries import TASK_COLUMNS, tasks_out
 from backend.tasks.schemas import (
@@ -27,8 +24,6 @@ from backend.tasks.schemas import (
     TaskDetail,
     TaskEventOut,
     TaskPage,
-    VisitIn,
-    VisitOut,
 )
 from backend.tasks.scope import task_scope
 from backend.tasks.tables import AbsenceCover, TaskEvent, TaskState, VisitTask
@@ -113,38 +108,6 @@ class TaskController(Controller):
     @post("/{task_id:uuid}/close", operation_id="closeTask", opt=WORKERS_AND_UP, status_code=HTTP_204_NO_CONTENT)
     async def close(self, request: Request[Principal, Any, Any], task_id: FromPath[UUID]) -> None:
         await services.step(request.user, task_id, "close")
-
-    @post("/{task_id:uuid}/visit", operation_id="recordVisit", opt=roles(Role.grid_worker), status_code=HTTP_200_OK)
-    async def visit(self, request: Request[Principal, Any, Any], task_id: FromPath[UUID]) -> Response[bytes]:
-        """A visit recorded on the phone (perhaps offline). ``Idempotency-Key`` required: a retry is safe."""
-        await services.check_visit_allowed(request.user, task_id)
-        key = check_key(request.headers.get("idempotency-key"))
-        body = await request.body()
-
-        async def run() -> tuple[int, bytes]:
-            try:
-                data = msgspec.json.decode(body, type=VisitIn)
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                raise InvalidInput(
-                    f"The visit is not valid: {exc}", "走访记录格式不正确", code="visit.invalid"
-                ) from exc
-            summary = {
-                "found_chars": len(data.found),
-                "needs": data.needs,
-                "visited_at": (data.visited_at or datetime.now(UTC)).isoformat(),
-                "has_position": data.lon is not None,
-                "accuracy_m": data.accuracy_m,
-            }
-            outcome = await services.record_visit(request.user, task_id, summary)
-            return HTTP_200_OK, msgspec.json.encode(VisitOut(**outcome))
-
-        answer = await once(f"account:{request.user.account_id}", key, body, run)
-        return Response(
-            answer.body,
-            status_code=answer.status_code,
-            media_type="application/json",
-            headers={"Idempotent-Replayed": "true"} if answer.replayed else {},
-        )
 
     @post("/reassign", operation_id="reassignTasks", opt=SUPERVISORS, status_code=HTTP_200_OK)
     async def reassign(self, request: Request[Principal, Any, Any], data: JSONBody[ReassignIn]) -> ReassignOut:

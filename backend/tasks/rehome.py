@@ -12,15 +12,19 @@ from backend.tasks.events import add_events, task_changed
 from backend.tasks.tables import OPEN_STATES, VisitTask
 
 
-async def rehome_open_tasks() -> int:
-    """Move open tasks whose household changed grid; in the caller's transaction. Returns how many moved."""
-    rows = await VisitTask.select(
+async def rehome_open_tasks(household_ids: list[UUID] | None = None) -> int:
+    """Move open tasks whose household changed grid (all, or those of ``household_ids``); in the
+    caller's transaction. Returns how many moved."""
+    query = VisitTask.select(
         VisitTask.id,
         VisitTask.grid_code,
         VisitTask.assignee,
         VisitTask.household.grid_code.as_alias("now_grid"),
         VisitTask.household.street.as_alias("now_street"),
     ).where(VisitTask.state.is_in(list(OPEN_STATES)))
+    if household_ids is not None:
+        query = query.where(VisitTask.household.is_in(household_ids or [UUID(int=0)]))
+    rows = await query
     moved = [row for row in rows if row["grid_code"] != row["now_grid"]]
     if not moved:
         return 0

@@ -69,26 +69,6 @@ class ReassignOut(OutputStruct):
     moved: int
 
 
-class VisitIn(InputStruct):
-    """What the worker found. Photos and the full form arrive with the field app."""
-
-    found: Annotated[str, msgspec.Meta(max_length=2000)]
-    needs: Annotated[list[Annotated[str, msgspec.Meta(max_length=48)]], msgspec.Meta(max_length=30)] = msgspec.field(
-        default_factory=list
-    )
-    visited_at: datetime | None = None
-    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
-    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None
-    accuracy_m: Annotated[float, msgspec.Meta(ge=0, le=100_000)] | None = None
-
-
-class VisitOut(OutputStruct):
-    task_id: str
-    state: str
-    attributed_to: str
-    after_reassignment: bool
-
-
 class CoverIn(InputStruct):
     worker_id: UUID
     substitute_id: UUID

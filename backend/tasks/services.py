@@ -13,11 +13,10 @@ from uuid import UUID
 
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Account, Role
-from backend.audit.services import record
-from backend.audit.tables import Outcome
+from backend.audit.services import record, refuse_unseen
 from backend.households.scope import NO_ACCESS
 from backend.lib.db import write_transaction
-from backend.lib.errors import Conflict, InvalidInput, NotFound
+from backend.lib.errors import Conflict, InvalidInput
 from backend.notifications.services import notify
 from backend.tasks.calendar import CHINA
 from backend.tasks.events import add_events, task_changed
@@ -39,16 +38,14 @@ async def scoped_task(principal: Principal, task_id: UUID, action: str) -> dict[
         query = VisitTask.select().where(VisitTask.id == task_id)
         row = await (query.where(scope) if scope is not None else query).first()
     if row is None:
-        if await VisitTask.exists().where(VisitTask.id == task_id):
-            await record(
-                action,
-                actor=principal.actor,
-                object_type="task",
-                object_id=str(task_id),
-                outcome=Outcome.denied,
-                detail={"reason": "out_of_scope"},
-            )
-        raise NotFound(code="task.not_found")
+        await refuse_unseen(
+            principal.actor,
+            action,
+            "task",
+            task_id,
+            exists=await VisitTask.exists().where(VisitTask.id == task_id),
+            code="task.not_found",
+        )
     return row
 
 
@@ -89,21 +86,21 @@ async def step(principal: Principal, task_id: UUID, action: str, reason: str = "
 async def record_visit(principal: Principal, task_id: UUID, summary: dict[str, Any]) -> dict[str, Any]:
     """A visit recorded on a phone, possibly hours ago. Accepted from the current assignee, or from a
     worker the task was reassigned away from while they were offline: then attributed to them, and
-    both workers and the street supervisor are told."""
+    both workers and the street supervisor are told. ``visits.services.record_visit`` calls this in
+    the transaction that stores the visit row, so it runs once per visit however often it is sent."""
     async with write_transaction():
         task = await VisitTask.select().where(VisitTask.id == task_id).first()
         was_theirs = task is not None and await _was_assigned_to(task_id, principal.account_id)
         if task is None or not (task["assignee"] == principal.account_id or was_theirs):
-            if task is not None:
-                await record(
-                    "task.visit",
-                    actor=principal.actor,
-                    object_type="task",
-                    object_id=str(task_id),
-                    outcome=Outcome.denied,
-                    detail={"reason": "not_assigned"},
-                )
-            raise NotFound(code="task.not_found")
+            await refuse_unseen(
+                principal.actor,
+                "task.visit",
+                "task",
+                task_id,
+                exists=task is not None,
+                code="task.not_found",
+                reason="not_assigned",
+            )
         late = task["assignee"] != principal.account_id
         now = datetime.now(UTC)
         if TaskState(task["state"]) in (TaskState.new, TaskState.accepted, TaskState.returned):
@@ -159,16 +156,15 @@ async def check_visit_allowed(principal: Principal, task_id: UUID) -> None:
         task["assignee"] == principal.account_id or await _was_assigned_to(task_id, principal.account_id)
     ):
         return
-    if task is not None:
-        await record(
-            "task.visit",
-            actor=principal.actor,
-            object_type="task",
-            object_id=str(task_id),
-            outcome=Outcome.denied,
-            detail={"reason": "not_assigned"},
-        )
-    raise NotFound(code="task.not_found")
+    await refuse_unseen(
+        principal.actor,
+        "task.visit",
+        "task",
+        task_id,
+        exists=task is not None,
+        code="task.not_found",
+        reason="not_assigned",
+    )
 
 
 async def _was_assigned_to(task_id: UUID, account_id: UUID) -> bool:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import msgspec
@@ -16,8 +15,7 @@ from backend.idempotency.services import check_key, once
 from backend.lib import pii
 from backend.lib.errors import Conflict, InvalidInput
 from backend.lib.net import client_address, request_id
-from backend.outbox.services import relay
-from backend.settings import get_settings
+from backend.outbox.relaying import relay_soon
 from backend.warnings import apikeys
 from backend.warnings.schemas import (
     ApiKeyIn,
@@ -33,15 +31,6 @@ from backend.warnings.services import IncomingWarning, ingest
 from backend.warnings.tables import DeadlineUnit, Warning, WarningStatus, WarningType
 
 MAX_BATCH_BYTES = 2 * 1024 * 1024
-log = logging.getLogger("gridaid.warnings")
-
-
-async def relay_soon(request: Request[Any, Any, Any]) -> None:
-    """Hand the new pushes to Redis now; if Redis is down the cron relay does it later, nothing is lost."""
-    try:
-        await relay(request.app.state.arq, queue_name=get_settings().redis.queue_name)
-    except Exception:
-        log.warning("outbox relay after ingest failed; the cron relay will retry", exc_info=True)
 
 
 def batch_out(results: list[Any]) -> WarningBatchOut:
@@ -102,7 +91,7 @@ class WarningController(Controller):
             return HTTP_200_OK, msgspec.json.encode(batch_out(results))
 
         answer = await once(f"apikey:{caller.key_id}", key, body, run)
-        await relay_soon(request)
+        await relay_soon(request.app)
         headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
         return Response(answer.body, status_code=answer.status_code, media_type="application/json", headers=headers)
 

@@ -36,6 +36,7 @@ from backend.audit.services import Actor
 from backend.warnings.services import (
     CHUNK,
     IncomingWarning,
+    News,
     Rejected,
     WarningResult,
     _validate,
@@ -490,6 +491,17 @@ def _date(value: Any, label: str) -> str | None:
     raise _RowError("import.date", f"{label} is not a date (YYYY-MM-DD): {text[:40]!r}")
 
 
+def _hashable(value: Any) -> bool:
+    return value is None or type(value) in (str, int, float, datetime, date)
+
+
+def _blank(cells: list[Any]) -> bool:
+    try:
+        return not "".join(cells).strip()  # every CSV row: all text
+    except TypeError:
+        return not any(_text(c) for c in cells)
+
+
 def _id_number(value: Any, label: str) -> str | None:
     if isinstance(value, float) and value >= 1e14:
         raise _RowError(
@@ -500,11 +512,26 @@ def _id_number(value: Any, label: str) -> str | None:
     return text or None
 
 
+_MISSING = object()
+
+
 @dataclass(frozen=True)
 class _Reader:
     layout: _Layout
     options: ImportOptions
     types: dict[str, str]  # code, 中文名 or English name (case-folded) -> code
+    # A file repeats few distinct types, dates and CRS names: each is worked out once per import.
+    _kinds: dict[Any, str | _RowError] = field(default_factory=dict, compare=False, repr=False)
+    _dates: dict[Any, str | _RowError | None] = field(default_factory=dict, compare=False, repr=False)
+    _crs: dict[Any, str] = field(default_factory=dict, compare=False, repr=False)
+    # Each of FIELDS' column position, or the width of the header (a missing column reads as None).
+    _at: tuple[int, ...] = field(init=False, compare=False, repr=False)
+    _labels: dict[str, str] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        width = len(self.layout.headers)
+        object.__setattr__(self, "_at", tuple(self.layout.positions.get(name, width) for name in FIELDS))
+        object.__setattr__(self, "_labels", {name: self.label(name) for name in FIELDS})
 
     def cell(self, cells: list[Any], name_field: str) -> Any:
         position = self.layout.positions.get(name_field)
@@ -514,39 +541,77 @@ class _Reader:
         position = self.layout.positions.get(name_field)
         return self.layout.headers[position] if position is not None else name_field
 
+    def _kind(self, value: Any) -> str:
+        known = self._kinds.get(value, _MISSING) if _hashable(value) else _MISSING
+        if known is _MISSING:
+            kind = unicodedata.normalize("NFKC", _text(value)) or (self.options.default_type or "")
+            known = (
+                self.types.get(kind, self.types.get(kind.casefold(), kind))
+                if kind
+                else _RowError("import.type_missing", f"{self.label('type')} is empty")
+            )
+            if _hashable(value):
+                self._kinds[value] = known
+        if isinstance(known, _RowError):
+            raise _RowError(known.code, str(known))
+        return known  # type: ignore[return-value]
+
+    def _date(self, value: Any) -> str | None:
+        known = self._dates.get(value, _MISSING) if _hashable(value) else _MISSING
+        if known is _MISSING:
+            try:
+                known = _date(value, self._labels["occurred_on"])
+            except _RowError as exc:
+                known = exc
+            if _hashable(value):
+                self._dates[value] = known
+        if isinstance(known, _RowError):
+            raise _RowError(known.code, str(known))
+        return known  # type: ignore[return-value]
+
+    def _crs_name(self, value: Any) -> str:
+        known = self._crs.get(value) if _hashable(value) else None
+        if known is None:
+            crs = unicodedata.normalize("NFKC", _text(value)) or "wgs84"
+            known = _CRS_ZH.get(crs, crs)
+            if _hashable(value):
+                self._crs[value] = known
+        return known
+
     def warning(self, cells: list[Any]) -> tuple[IncomingWarning, int]:
         """The row as a warning, and how many facts cells were withheld as personal."""
-        if len(cells) > len(self.layout.headers) and any(_text(c) for c in cells[len(self.layout.headers) :]):
+        width = len(self.layout.headers)
+        if len(cells) > width and any(_text(c) for c in cells[width:]):
             raise _RowError(
                 "import.row_width",
-                f"the row has {len(cells)} values but the header has {len(self.layout.headers)} columns "
+                f"the row has {len(cells)} values but the header has {width} columns "
                 "(a comma inside an unquoted value?)",
             )
-        record = unicodedata.normalize("NFKC", _text(self.cell(cells, "source_record_id")))
+        # The row padded to the header's width plus one empty cell that missing columns point at.
+        cells = [*cells[:width], *([None] * (width + 1 - min(len(cells), width)))]
+        at_record, at_type, at_id, at_household, at_lon, at_lat, at_crs, at_date = self._at
+        record = unicodedata.normalize("NFKC", _text(cells[at_record]))
         if not record:
             raise _RowError("import.record_id_missing", f"{self.label('source_record_id')} is empty")
-        kind = unicodedata.normalize("NFKC", _text(self.cell(cells, "type"))) or (self.options.default_type or "")
-        if not kind:
-            raise _RowError("import.type_missing", f"{self.label('type')} is empty")
-        kind = self.types.get(kind, self.types.get(kind.casefold(), kind))
-        household = _text(self.cell(cells, "household_id"))
+        kind = self._kind(cells[at_type])
+        household = _text(cells[at_household])
         try:
             household_id = uuid.UUID(household) if household else None
         except ValueError:
             raise _RowError(
                 "import.household_id", f"{self.label('household_id')} is not a household id: {household[:40]!r}"
             ) from None
-        crs = unicodedata.normalize("NFKC", _text(self.cell(cells, "crs"))) or "wgs84"
+        crs = self._crs_name(cells[at_crs])
         facts, withheld = self.facts(cells)
         warning = IncomingWarning(
             source_record_id=record,
             type_code=kind,
-            id_number=_id_number(self.cell(cells, "id_number"), self.label("id_number")),
+            id_number=_id_number(cells[at_id], self._labels["id_number"]),
             household_id=household_id,
-            lon=_number(self.cell(cells, "lon"), self.label("lon")),
-            lat=_number(self.cell(cells, "lat"), self.label("lat")),
-            crs=_CRS_ZH.get(crs, crs),
-            occurred_on=_date(self.cell(cells, "occurred_on"), self.label("occurred_on")),
+            lon=_number(cells[at_lon], self._labels["lon"]),
+            lat=_number(cells[at_lat], self._labels["lat"]),
+            crs=crs,
+            occurred_on=self._date(cells[at_date]),
             facts=facts,
         )
         return warning, withheld
@@ -555,7 +620,8 @@ class _Reader:
         facts: dict[str, Any] = {}
         withheld = 0
         for position, header in self.layout.facts:
-            value = _text(cells[position]) if position < len(cells) else ""
+            value = cells[position] if position < len(cells) else ""
+            value = value.strip() if type(value) is str else _text(value)
             if not value:
                 continue
             if _PERSONAL_VALUE.search(value):
@@ -605,9 +671,11 @@ async def import_warning_file(
         sending: asyncio.Task[None] | None = None
         done = 0
         chunk: list[tuple[int, list[Any], IncomingWarning]] = []
+        # Each worker is told once per file, after its chunks (and also if a later chunk fails).
+        news = News()
         try:
             for number, cells in rows:
-                if not any(_text(c) for c in cells):
+                if _blank(cells):
                     report.blank_rows += 1
                     continue
                 report.rows += 1
@@ -626,17 +694,18 @@ async def import_warning_file(
                         if progress is not None:
                             progress(done, total)
                     done = report.rows + report.blank_rows
-                    sending = asyncio.create_task(_send(chunk, reader, report, options, actor, types_rows))
+                    sending = asyncio.create_task(_send(chunk, reader, report, options, actor, types_rows, news))
                     chunk = []
             if sending is not None:
                 await sending
             if chunk:
-                await _send(chunk, reader, report, options, actor, types_rows)
+                await _send(chunk, reader, report, options, actor, types_rows, news)
         finally:
             if sending is not None and not sending.done():
                 sending.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sending
+            await news.tell()
         report.seconds = time.perf_counter() - started
         if progress is not None:
             progress(report.rows + report.blank_rows, total)
@@ -658,12 +727,13 @@ async def _send(
     options: ImportOptions,
     actor: Actor,
     types: dict[str, dict[str, Any]],
+    news: News,
 ) -> None:
     items = [warning for _, _, warning in chunk]
     if options.dry_run:
         results = await _check(options.source, items, types)
     else:
-        results = await ingest(options.source, items, actor=actor)
+        results = await ingest(options.source, items, actor=actor, news=news)
     for (number, cells, _), result in zip(chunk, results, strict=True):
         if result.status == "created":
             report.created[result.outcome or "created"] += 1

@@ -54,7 +54,8 @@ class Warning(Table, tablename="hardship_warning"):
     """One warning from a department's system. (source, source_record_id) is the dedupe key."""
 
     id = UUID(primary_key=True)
-    source = Varchar(length=48, index=True)
+    # Indexed by the unique (source, source_record_id) index a migration adds: no index of its own.
+    source = Varchar(length=48)
     source_record_id = Varchar(length=128)
     type_code = Varchar(length=48, index=True)
     household = ForeignKey(Household, null=True, on_delete=OnDelete.restrict, index=True)

@@ -13,6 +13,10 @@ BUILTIN_TYPES: tuple[tuple[str, str, str, int, int, DeadlineUnit], ...] = (
     ("large_medical_expense", "大额医疗支出", "Large medical expense", 2, 3, DeadlineUnit.working_days),
     ("disability_change", "新增或变更残疾", "New or changed disability", 3, 5, DeadlineUnit.working_days),
     ("income_drop", "收入骤降", "Sudden income drop", 3, 5, DeadlineUnit.working_days),
+    # A department deciding an application asks the grid worker to bring more information.
+    ("info_requested", "部门要求补充材料", "A department asks for more information", 2, 3, DeadlineUnit.working_days),
+    # A resident asked for help themselves (backend/requests): visited within two working days.
+    ("resident_request", "居民求助", "A resident asked for help", 2, 2, DeadlineUnit.working_days),
 )
 
 

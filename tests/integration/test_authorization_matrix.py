@@ -26,6 +26,9 @@ HOUSEHOLD_STAFF = frozenset({"admin", "supervisor_a", "worker_a"})
 ADMIN = frozenset({"admin"})
 SUPERVISOR_UP = frozenset({"admin", "supervisor_a"})
 WORKER = frozenset({"worker_a"})
+RESIDENT = frozenset({"resident"})
+OFFICER = frozenset({"officer"})
+OFFICER_UP = frozenset({"officer", "admin"})
 PUBLIC = "public"
 
 
@@ -89,6 +92,42 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/v1/push/subscriptions"): Rule(EVERYONE),
     ("GET", "/api/v1/audit"): Rule(ADMIN),
     ("GET", "/api/v1/audit/verify"): Rule(ADMIN),
+    # The field app (issue 5): visits, resumable photo uploads, photo reads, sync health, supervisor helpers.
+    ("GET", "/api/v1/visits"): Rule(HOUSEHOLD_STAFF),
+    ("PUT", "/api/v1/visits/{visit_id:uuid}/photos/{sha256:str}"): Rule(WORKER, scoped=True),
+    ("GET", "/api/v1/visits/{visit_id:uuid}/photos/{sha256:str}/status"): Rule(WORKER, scoped=True),
+    ("GET", "/api/v1/photos/{photo_id:uuid}"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("GET", "/api/v1/photos/{photo_id:uuid}/thumbnail"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("POST", "/api/v1/sync/health"): Rule(EVERYONE),
+    ("GET", "/api/v1/workers"): Rule(SUPERVISOR_UP),
+    ("GET", "/api/v1/workers/sync-health"): Rule(SUPERVISOR_UP),
+    ("GET", "/api/v1/grids/workload"): Rule(SUPERVISOR_UP),
+    ("GET", "/api/v1/matching/rules"): Rule(EVERYONE),
+    ("PUT", "/api/v1/matching/rules"): Rule(ADMIN),
+    ("GET", "/api/v1/matching/rules/versions"): Rule(ADMIN),
+    ("GET", "/api/v1/households/{household_id:uuid}/facts"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("PUT", "/api/v1/households/{household_id:uuid}/facts"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("POST", "/api/v1/households/{household_id:uuid}/match"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("POST", "/api/v1/households/{household_id:uuid}/place"): Rule(SUPERVISOR_UP, scoped=True),
+    ("POST", "/api/v1/residents/codes"): Rule(PUBLIC),  # see test_requests
+    ("POST", "/api/v1/residents/signup"): Rule(PUBLIC),
+    ("POST", "/api/v1/requests/guest"): Rule(PUBLIC),
+    ("GET", "/api/v1/requests/track"): Rule(PUBLIC),
+    ("POST", "/api/v1/requests"): Rule(RESIDENT),
+    ("GET", "/api/v1/requests/mine"): Rule(RESIDENT),
+    ("GET", "/api/v1/requests"): Rule(HOUSEHOLD_STAFF),
+    # Applications, department cases and dead letters (issue 6, sections 3, 5–7).
+    ("POST", "/api/v1/households/{household_id:uuid}/applications"): Rule(WORKER, scoped=True),
+    ("GET", "/api/v1/households/{household_id:uuid}/applications"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    ("GET", "/api/v1/applications/{application_id:uuid}"): Rule(HOUSEHOLD_STAFF | RESIDENT, scoped=True),
+    ("GET", "/api/v1/cases"): Rule(OFFICER_UP),
+    ("GET", "/api/v1/cases/{case_id:uuid}"): Rule(OFFICER_UP, scoped=True),
+    ("POST", "/api/v1/cases/{case_id:uuid}/accept"): Rule(OFFICER, scoped=True),
+    ("POST", "/api/v1/cases/{case_id:uuid}/request-info"): Rule(OFFICER, scoped=True),
+    ("POST", "/api/v1/cases/{case_id:uuid}/approve"): Rule(OFFICER, scoped=True),
+    ("POST", "/api/v1/cases/{case_id:uuid}/reject"): Rule(OFFICER, scoped=True),
+    ("GET", "/api/v1/dead-letters"): Rule(ADMIN),
+    ("POST", "/api/v1/dead-letters/requeue"): Rule(ADMIN),
 }
 
 
@@ -119,7 +158,15 @@ def test_every_route_has_a_policy(app: Litestar) -> None:
 class Objects:
     """Concrete values for path parameters and bodies, own and other, per role."""
 
-    def __init__(self, world: World, spare_account: str, notifications: dict[str, str], tasks: dict[str, str]) -> None:
+    def __init__(
+        self,
+        world: World,
+        spare_account: str,
+        notifications: dict[str, str],
+        tasks: dict[str, str],
+        field: dict[str, str] | None = None,
+    ) -> None:
+        self.field = field or {}
         self.world = world
         self.spare_account = spare_account
         self.notifications = notifications
@@ -137,7 +184,16 @@ class Objects:
             .replace("{notification_id:uuid}", self.notifications[role if own else "supervisor_b"])
             .replace("{task_id:uuid}", self.tasks["A" if own else "B"])
             .replace("{department_code:str}", "civil_affairs")
+            .replace("{visit_id:uuid}", self.field.get("visit_A" if own else "visit_B", ""))
+            .replace("{sha256:str}", self.field.get("sha_A" if own else "sha_B", ""))
+            .replace("{photo_id:uuid}", self.field.get("photo_" + self.side(role, own), ""))
+            .replace("{application_id:uuid}", self.field.get("application_" + self.side(role, own), ""))
+            .replace("{case_id:uuid}", self.field.get("case_" + self.side(role, own), ""))
         )
+
+    def side(self, role: str, own: bool) -> str:
+        side = "A" if role in ("admin", "supervisor_a", "worker_a") else "B"
+        return side if own else ("B" if side == "A" else "A")
 
     def body(self, method: str, template: str, role: str, own: bool) -> dict[str, Any] | None:
         if method in ("GET", "DELETE"):
@@ -182,7 +238,19 @@ class Objects:
             },
             "/api/v1/departments/{department_code:str}/api-keys": {"name": "matrix"},
             "/api/v1/tasks/{task_id:uuid}/return": {"reason": "矩阵测试"},
+            # Refused as invalid after the role check: the matrix must not change the shared rules.
+            "/api/v1/matching/rules": {"document": {"services": {"x": {"when": {"all": []}}}}},
+            "/api/v1/households/{household_id:uuid}/facts": {"facts": {"rural": True}},
+            "/api/v1/households/{household_id:uuid}/match": {"facts": {"income_per_capita": 900}},
+            # Into the grid the household already lies in: the matrix must not move the world's households.
+            "/api/v1/households/{household_id:uuid}/place": {
+                "grid_code": world.grid_codes["GA1" if self.household(role, own) == world.households["A"] else "GB1"]
+            },
             "/api/v1/tasks/{task_id:uuid}/visit": {"found": "矩阵"},
+            "/api/v1/sync/health": {"pending": 0, "needs_attention": 0, "app_version": "matrix"},
+            "/api/v1/cases/{case_id:uuid}/request-info": {"message": "矩阵测试"},
+            "/api/v1/cases/{case_id:uuid}/approve": {"amount_yuan": 1, "period": "one_off"},
+            "/api/v1/cases/{case_id:uuid}/reject": {"reason": "矩阵测试"},
             "/api/v1/tasks/reassign": {
                 "task_ids": [self.tasks["A"]],
                 "worker_id": world.account_ids["worker_a"],
@@ -264,10 +332,73 @@ async def tasks(world: World) -> dict[str, str]:
     return ids
 
 
+@pytest.fixture(scope="module")
+async def field_objects(http, world: World, tasks: dict[str, str]) -> dict[str, str]:
+    """A visit with one uploaded photo on each side, recorded by that side's worker."""
+    from tests.integration.field import phone_photo, record_visit, sha256, upload
+
+    objects = {}
+    for side, worker in (("A", "worker_a"), ("B", "worker_b")):
+        device = Api(http)
+        assert (await device.login(world.usernames[worker])).status_code == 200
+        photo = phone_photo()
+        visit = await record_visit(device, tasks[side], (photo,))
+        assert visit.status_code == 200, visit.text
+        done = await upload(device, visit.json()["visit_id"], photo)
+        assert done.status_code == 201, done.text
+        objects |= {f"visit_{side}": visit.json()["visit_id"], f"sha_{side}": sha256(photo)}
+        objects[f"photo_{side}"] = done.json()["photo_id"]
+    return objects
+
+
+@pytest.fixture(scope="module")
+async def application_objects(http, world: World) -> dict[str, str]:
+    """A routed application on each side. Side A: household in GA1 (worker_a), an HRSS case, so the
+    civil-affairs officer's "other". Side B: household in GB1 (worker_b) whose phone is the world
+    resident's (the interim resident ↔ household link), with a civil-affairs case (the officer's own)."""
+    from backend.accounts.tables import Account
+    from backend.applications.routing import route
+    from backend.applications.tables import DepartmentCase
+    from backend.lib import pii
+    from tests.integration.application_kit import new_family, routing_message, submission, submit
+
+    admin = Api(http)
+    assert (await admin.login(world.usernames["admin"])).status_code == 200
+    objects = {}
+    for side, grid, worker, service in (
+        ("A", "GA1", "worker_a", "employment_assistance"),
+        ("B", "GB1", "worker_b", "temporary_emergency"),
+    ):
+        family = await new_family(admin, world, grid)
+        if side == "B":
+            sealed, index = pii.seal_phone(family.phone)
+            await Account.update({Account.phone_sealed: sealed, Account.phone_index: index}).where(
+                Account.id == world.account_ids["resident"]
+            )
+        device = Api(http)
+        assert (await device.login(world.usernames[worker])).status_code == 200
+        response = await submit(device, family, submission(family, services=(service,)))
+        assert response.status_code == 201, response.text
+        application_id = response.json()["id"]
+        await route((await routing_message(application_id))["id"], coalesce=False)
+        query = DepartmentCase.select(DepartmentCase.id).where(DepartmentCase.application == application_id)
+        case = await query.first()
+        assert case is not None
+        objects |= {f"application_{side}": application_id, f"case_{side}": str(case["id"])}
+    return objects
+
+
 async def test_matrix(
-    app: Litestar, http, world: World, spare_account: str, notifications: dict[str, str], tasks: dict[str, str]
+    app: Litestar,
+    http,
+    world: World,
+    spare_account: str,
+    notifications: dict[str, str],
+    tasks: dict[str, str],
+    field_objects: dict[str, str],
+    application_objects: dict[str, str],
 ) -> None:
-    objects = Objects(world, spare_account, notifications, tasks)
+    objects = Objects(world, spare_account, notifications, tasks, {**field_objects, **application_objects})
     failures: list[str] = []
     devices: dict[str, Api] = {}
     for method, template in _route_table(app):

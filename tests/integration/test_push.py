@@ -270,7 +270,13 @@ async def test_a_notification_reaches_the_device_as_a_count_and_nothing_else(
     assert received.token == browser.token and received.answered == 201
     assert received.vapid_key == public_key  # signed with the key the browser subscribed with
     assert received.claims["aud"] == push_service.origin
-    assert received.payload == {"title": "网格救助", "body": "您有 1 条未读消息", "count": 1, "tag": "gridaid-inbox"}
+    assert received.payload == {
+        "title": "网格救助",
+        "body": "您有 1 条未读消息",
+        "count": 1,
+        "tag": "gridaid-inbox",
+        "url": "/#/inbox",
+    }
     text = received.plaintext.decode()
     for secret in (SECRET_TITLE, "张三丰", "Zhang", *SECRET_DETAIL.values(), account_id):
         assert secret not in text
@@ -281,6 +287,33 @@ async def test_a_notification_reaches_the_device_as_a_count_and_nothing_else(
 
     # arq delivers at least once: the same job again finds its message done and sends nothing.
     assert await push_jobs.push_notify({"job_try": 1}, message_id) is None
+    assert push_service.drain() == []
+
+
+async def test_a_tap_opens_the_task_when_every_unread_item_is_about_it(
+    push_http: httpx.AsyncClient, push_service: FakePushService
+) -> None:
+    import uuid
+
+    from backend.notifications.services import notify
+    from backend.push.services import send_inbox_nudges
+
+    account_id, device = await _person(push_http, role="grid_worker")
+    browser = push_service.new_subscription()
+    assert (await device.post("/api/v1/push/subscriptions", json=browser.to_json())).status_code == 201
+    task = str(uuid.uuid4())
+    for kind in ("task.assigned", "task.visited_elsewhere"):
+        await notify([account_id], kind=kind, title_zh=SECRET_TITLE, title_en="t", detail={"task": task}, push=False)
+    await send_inbox_nudges([account_id])
+    received = push_service.next(timeout=10)
+    assert received.problems == [] and received.payload["count"] == 2
+    assert received.payload["url"] == f"/#/tasks/{task}"
+    assert SECRET_TITLE not in received.plaintext.decode()
+
+    # A second task's message: the tap opens the inbox, where both are.
+    await notify([account_id], kind="task.assigned", title_zh="t", title_en="t", detail={"task": str(uuid.uuid4())})
+    await send_inbox_nudges([account_id])
+    assert push_service.next(timeout=10).payload["url"] == "/#/inbox"
     assert push_service.drain() == []
 
 

@@ -172,6 +172,8 @@ async def test_reassigned_while_offline_the_visit_still_counts(http, api_key, as
     visit = await worker_a.post(f"/api/v1/tasks/{task_id}/visit", json=body, headers={"idempotency-key": key})
     assert visit.status_code == 200, visit.text
     assert visit.json() == {
+        "visit_id": visit.json()["visit_id"],  # the stored visit (issue 5)
+        "photos_missing": [],
         "task_id": task_id,
         "state": "visited",
         "attributed_to": world.account_ids["worker_a"],

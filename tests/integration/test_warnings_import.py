@@ -20,9 +20,11 @@ import anyio
 import openpyxl
 import pytest
 
+from backend.audit.services import Actor
 from backend.notifications.tables import Notification
 from backend.outbox.tables import OutboxMessage
 from backend.tasks.tables import VisitTask
+from backend.warnings.importfile import ImportOptions, import_warning_file
 from backend.warnings.tables import Warning
 from tests.helpers import id_number
 from tests.integration.conftest import Api, World
@@ -267,3 +269,22 @@ async def test_an_unknown_source_is_refused(tmp_path: Path) -> None:
     path.write_text("record_id,type,id_number\n", encoding="utf-8")
     result = await _gridaid("warnings", "import", str(path), "--source", "no_such_department")
     assert result.returncode == 1 and "no_such_department" in result.stderr.decode()
+
+
+async def test_a_file_written_in_many_chunks_tells_each_worker_once(world: World, as_role: Any, tmp_path: Path) -> None:
+    admin = await as_role("admin")
+    families = [await _household(admin, world.grid_codes["GA2"]) for _ in range(5)]
+    tag = secrets.token_hex(3)
+    path = tmp_path / "chunks.csv"
+    lines = ["record_id,type,id_number"]
+    lines += [f"{_record(tag, n)},large_medical_expense,{head}" for n, (_, (head,)) in enumerate(families)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    told_before = await _told(world)
+
+    # Two rows per transaction: three chunks, and still one message for the worker about the file.
+    report = await import_warning_file(path, ImportOptions(source=SOURCE, chunk_rows=2), actor=Actor.system("test"))
+
+    assert report.created_total == 5
+    tasks = await _tasks_of(await as_role("worker_a"))
+    assert {family for family, _ in families} <= set(tasks)
+    assert await _told(world) == {"worker_a": told_before["worker_a"] + 1, "worker_b": told_before["worker_b"]}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -402,7 +401,7 @@ def test_progress_is_reported_to_a_rich_progress():
     assert task.completed == task.total
 
 
-def test_thirteen_thousand_grids_validate_well_within_ten_seconds():
+def test_a_city_sized_layer_of_thirteen_thousand_clean_grids_has_no_findings():
     # A Changzhou-sized layer: 130 x 100 grids of ~250 m, 650 communities of 4 x 5 grids, every check on.
     step = 0.0025
     ix, iy = np.meshgrid(np.arange(130), np.arange(100), indexing="ij")
@@ -418,9 +417,7 @@ def test_thirteen_thousand_grids_validate_well_within_ten_seconds():
     parents = {str(code): shapely.union_all(group.values) for code, group in layer.groupby("parent_code").geometry}
     boundary = box(119.59, 31.49, 119.61 + 130 * step, 31.51 + 100 * step)
 
-    started = time.perf_counter()
     result = validate_grid_layer(layer, parents=parents, known_parent_codes=parents, reference_boundary=boundary)
-    elapsed = time.perf_counter() - started
 
+    # How long it takes is measured in bench/ (the whole import), never asserted here.
     assert len(result.frame) == 13_000 and result.findings == []
-    assert elapsed < 5.0, f"validating 13,000 grids took {elapsed:.1f} s"

@@ -1,0 +1,11 @@
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig, table_finder
+
+APP_CONFIG = AppConfig(
+    app_name="matching",
+    migrations_folder_path=str(Path(__file__).parent / "migrations"),
+    table_classes=table_finder(modules=["backend.matching.tables"], exclude_imported=True),
+    migration_dependencies=["backend.accounts.piccolo_app", "backend.households.piccolo_app"],
+    commands=[],
+)

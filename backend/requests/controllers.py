@@ -1,0 +1,151 @@
+"""Residents' own requests: sign-up by phone, asking for help (signed in or as a guest), following it."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import JSONBody, Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
+
+from backend.accounts.guards import roles
+from backend.accounts.principal import Principal
+from backend.accounts.services import NewAccount, create_account
+from backend.accounts.tables import Role
+from backend.audit.services import Actor
+from backend.idempotency.services import check_key, once
+from backend.lib.errors import InvalidInput
+from backend.lib.net import client_address, request_id
+from backend.requests import codes, services
+from backend.requests.schemas import CodeIn, RequestIn, RequestOut, SignupIn, SignupOut, StaffRequestOut, StatusOut
+
+
+def _client_key(request: Request[Any, Any, Any]) -> str:
+    return "residents:" + client_address(request)
+
+
+# Public endpoints: one budget per client address for codes, sign-ups, guest requests and tracking.
+public_rate_limit = RateLimitConfig(rate_limit=("minute", 10), identifier_for_request=_client_key, store="rate_limit")
+PUBLIC = {"public": True}
+
+
+def _guest(request: Request[Any, Any, Any]) -> Actor:
+    return Actor(account_id=None, role="guest", client=client_address(request), request_id=request_id(request))
+
+
+async def _submit(
+    request: Request[Any, Any, Any], account_id: UUID | None, actor: Actor, scope: str
+) -> Response[bytes]:
+    key = check_key(request.headers.get("idempotency-key"))
+    try:
+        request_uuid = UUID(key)
+    except ValueError as exc:
+        raise InvalidInput(
+            "Idempotency-Key must be a UUID for requests", "Idempotency-Key 须为 UUID", code="request.key"
+        ) from exc
+    body = await request.body()
+
+    async def run() -> tuple[int, bytes]:
+        try:
+            data = msgspec.json.decode(body, type=RequestIn)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise InvalidInput(
+                f"The request is not valid: {exc}", "求助信息格式不正确", code="request.invalid"
+            ) from exc
+        out = await services.submit(data, request_id=request_uuid, account_id=account_id, actor=actor)
+        return HTTP_201_CREATED, msgspec.json.encode(out)
+
+    answer = await once(scope, key, body, run)
+    return Response(
+        answer.body,
+        status_code=answer.status_code,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"} if answer.replayed else {},
+    )
+
+
+class ResidentController(Controller):
+    path = "/api/v1/residents"
+    tags = ["residents"]
+
+    @post(
+        "/codes",
+        operation_id="sendSignupCode",
+        opt=PUBLIC,
+        middleware=[public_rate_limit.middleware],
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def send_code(self, data: JSONBody[CodeIn]) -> None:
+        """Text a six-digit code to the phone (the same answer whether or not it has an account)."""
+        await codes.send_code(data.phone)
+
+    @post(
+        "/signup",
+        operation_id="residentSignup",
+        opt=PUBLIC,
+        middleware=[public_rate_limit.middleware],
+        status_code=HTTP_201_CREATED,
+    )
+    async def signup(self, request: Request[Any, Any, Any], data: JSONBody[SignupIn]) -> SignupOut:
+        """A resident account, signed in later with the phone number and password."""
+        phone = await codes.check_code(data.phone, data.code)
+        account_id = await create_account(
+            NewAccount(
+                username=f"r_{secrets.token_hex(6)}",  # residents sign in with their phone
+                display_name=data.display_name,
+                password=data.password,
+                role=Role.resident,
+                phone=phone,
+            ),
+            actor=_guest(request),
+        )
+        return SignupOut(account_id=account_id)
+
+
+class RequestController(Controller):
+    path = "/api/v1/requests"
+    tags = ["requests"]
+
+    @post("/", operation_id="submitRequest", opt=roles(Role.resident), status_code=HTTP_201_CREATED)
+    async def submit(self, request: Request[Principal, Any, Any]) -> Response[bytes]:
+        """A signed-in resident asks for help. ``Idempotency-Key`` (a UUID) required: retries are safe."""
+        me = request.user
+        return await _submit(request, me.account_id, me.actor, f"account:{me.account_id}")
+
+    @post(
+        "/guest",
+        operation_id="submitGuestRequest",
+        opt=PUBLIC,
+        middleware=[public_rate_limit.middleware],
+        status_code=HTTP_201_CREATED,
+    )
+    async def submit_guest(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Asking without an account: the answer carries a tracking code to follow the request."""
+        return await _submit(request, None, _guest(request), "guest")
+
+    @get("/mine", operation_id="listMyRequests", opt=roles(Role.resident))
+    async def mine(self, request: Request[Principal, Any, Any]) -> list[RequestOut]:
+        return await services.mine(request.user.account_id)
+
+    @get("/track", operation_id="trackRequest", opt=PUBLIC, middleware=[public_rate_limit.middleware])
+    async def track(
+        self,
+        code: Annotated[str, Parameter(min_length=9, max_length=9)],
+        phone_last4: Annotated[str, Parameter(pattern=r"^\d{4}$")],
+    ) -> StatusOut:
+        """The status only, for the tracking code and the last four digits of the phone given."""
+        return await services.track(code, phone_last4)
+
+    @get("/", operation_id="listRequests", opt=roles(Role.grid_worker, Role.supervisor, Role.admin))
+    async def staff_list(
+        self,
+        request: Request[Principal, Any, Any],
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> list[StaffRequestOut]:
+        """Residents' requests in the caller's area, personal data masked, with the services matched."""
+        return await services.staff_list(request.user, limit=limit, offset=offset)
