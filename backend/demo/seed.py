@@ -35,6 +35,7 @@ from backend.audit.services import Actor, record
 from backend.demo.map import DEMO_MAP_SEED, cached_demo_map
 from backend.demo.people import PeopleFactory, PlannedHousehold, urban_address, village_address
 from backend.demo.places import CITY_CODE, CITY_NAME, DISTRICTS, read_boundary
+from backend.demo.warnings import raise_demo_warnings
 from backend.departments.catalogue import seed_catalogue
 from backend.departments.tables import Department, Service
 from backend.grids import index_cache
@@ -140,8 +141,11 @@ async def seed_demo(households: int = 300) -> DemoSummary:
         async with write_transaction():
             # Checked again under the write lock: another process may have seeded meanwhile.
             if not await _already_seeded():
-                await _seed(map_path, households)
+                featured = await _seed(map_path, households)
                 created = True
+        if created:
+            # After the seed commits: the intake opens its own transactions.
+            await raise_demo_warnings(featured, DEMO_ACTOR)
     return await _summary(created, time.perf_counter() - started)
 
 
@@ -149,7 +153,8 @@ async def _already_seeded() -> bool:
     return bool(await OrgUnit.exists().where(OrgUnit.code == CITY_CODE))
 
 
-async def _seed(map_path: Path, households: int) -> None:
+async def _seed(map_path: Path, households: int) -> list[str]:
+    """Returns the featured workers' grid codes."""
     rng = np.random.default_rng(DEMO_SEED)
     people = PeopleFactory(rng)
     await seed_catalogue()
@@ -167,6 +172,7 @@ async def _seed(map_path: Path, households: int) -> None:
         object_id=CITY_CODE,
         detail={"households": households, "seed": DEMO_SEED, "grid_version": outcome.version},
     )
+    return staffing.featured
 
 
 async def _insert_city_and_districts() -> None:

@@ -128,6 +128,9 @@ def test_run_serves_the_demo_and_stops_cleanly_on_sigterm(run_env: dict, tmp_pat
             page = _call(base, "GET", "/api/v1/households?limit=200", token=tokens["access_token"])[1]
             assert page["total"] > 0
             assert {item["grid_code"] for item in page["items"]} <= set(me["grid_codes"])
+            # ... and opens the app to visit tasks for those households, raised by the demo's warnings.
+            synced = _call(base, "GET", "/api/v1/sync?cursor=0", token=tokens["access_token"])[1]
+            assert synced["tasks"] and {task["grid_code"] for task in synced["tasks"]} <= set(me["grid_codes"])
             # Something personal goes through the running server: it must not reach the log.
             secret = id_number()
             _call(base, "POST", "/api/v1/households/lookup", {"id_number": secret}, token=tokens["access_token"])
