@@ -78,6 +78,8 @@ class AuthSettings:
     # A phone may stay offline for days; the refresh token outlives that so queued work is never lost.
     refresh_ttl_s: int = field(default_factory=lambda: _env_int("REFRESH_TOKEN_TTL", 30 * 24 * 3600))
     login_per_client_per_minute: int = field(default_factory=lambda: _env_int("LOGIN_RATE_PER_CLIENT", 20))
+    # Residents' public endpoints (sign-up codes, guest requests, tracking), per client address.
+    public_per_client_per_minute: int = field(default_factory=lambda: _env_int("PUBLIC_RATE_PER_CLIENT", 10))
     login_failures_per_account: int = field(default_factory=lambda: _env_int("LOGIN_FAILURES_PER_ACCOUNT", 5))
     login_lock_s: int = field(default_factory=lambda: _env_int("LOGIN_LOCK_SECONDS", 15 * 60))
     reveals_per_day: int = field(default_factory=lambda: _env_int("PII_REVEALS_PER_DAY", 50))

@@ -22,6 +22,7 @@ from backend.lib.errors import InvalidInput
 from backend.lib.net import client_address, request_id
 from backend.requests import codes, services
 from backend.requests.schemas import CodeIn, RequestIn, RequestOut, SignupIn, SignupOut, StaffRequestOut, StatusOut
+from backend.settings import get_settings
 
 
 def _client_key(request: Request[Any, Any, Any]) -> str:
@@ -29,7 +30,11 @@ def _client_key(request: Request[Any, Any, Any]) -> str:
 
 
 # Public endpoints: one budget per client address for codes, sign-ups, guest requests and tracking.
-public_rate_limit = RateLimitConfig(rate_limit=("minute", 10), identifier_for_request=_client_key, store="rate_limit")
+public_rate_limit = RateLimitConfig(
+    rate_limit=("minute", get_settings().auth.public_per_client_per_minute),
+    identifier_for_request=_client_key,
+    store="rate_limit",
+)
 PUBLIC = {"public": True}
 
 

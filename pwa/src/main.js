@@ -21,6 +21,9 @@ import * as inboxScreen from "./screens/inbox.js";
 import * as outboxScreen from "./screens/outbox.js";
 import * as settingsScreen from "./screens/settings.js";
 import * as streetScreen from "./screens/street.js";
+import * as casesScreen from "./screens/cases.js";
+import * as applyScreen from "./screens/apply.js";
+import * as residentScreen from "./screens/resident.js";
 
 const ROUTES = [
   [/^login$/, "login", loginScreen.login],
@@ -36,9 +39,19 @@ const ROUTES = [
   [/^street\/covers$/, "street-covers", streetScreen.covers],
   [/^street\/unplaced$/, "street-unplaced", streetScreen.unplaced],
   [/^street\/health$/, "street-health", streetScreen.health],
+  // officers and applications
+  [/^cases(?:\?.*)?$/, "cases", casesScreen.list],
+  [/^cases\/([\w-]+)$/, "case", casesScreen.detail],
+  [/^tasks\/([\w-]+)\/apply$/, "apply", applyScreen.apply],
+  // residents (ask, track and signup are public)
+  [/^ask$/, "ask", residentScreen.ask],
+  [/^track(?:\?.*)?$/, "track", residentScreen.track],
+  [/^signup$/, "signup", residentScreen.signup],
+  [/^my$/, "my", residentScreen.mine],
 ];
 
 const SUPERVISORS = ["supervisor", "admin"];
+const PUBLIC_ROUTES = ["login", "ask", "track", "signup"];
 
 function role() {
   const s = getSession();
@@ -46,6 +59,8 @@ function role() {
 }
 
 export function home() {
+  if (role() === "resident") return "#/my";
+  if (role() === "department_officer") return "#/cases";
   return SUPERVISORS.includes(role()) ? "#/street" : "#/tasks";
 }
 
@@ -74,6 +89,12 @@ function navItems() {
   const r = role();
   if (!isSignedIn() && !(getSession() && getSession().expired)) return [];
   const items = [];
+  if (r === "resident") {
+    return [["nav-my", "#/my", "nav_my"], ["nav-ask", "#/ask", "nav_ask"], ["nav-settings", "#/settings", "nav_settings"]];
+  }
+  if (r === "department_officer") {
+    return [["nav-cases", "#/cases", "nav_cases"], ["nav-inbox", "#/inbox", "nav_inbox"], ["nav-settings", "#/settings", "nav_settings"]];
+  }
   if (r === "grid_worker") {
     items.push(["nav-tasks", "#/tasks", "nav_tasks"], ["nav-map", "#/map", "nav_map"], ["nav-inbox", "#/inbox", "nav_inbox"]);
   } else if (SUPERVISORS.includes(r)) {
@@ -156,7 +177,7 @@ export async function render() {
   let route = parse();
   const s = getSession();
   if (!s || !s.me) {
-    if (!route || route.name !== "login") {
+    if (!route || !PUBLIC_ROUTES.includes(route.name)) {
       location.replace("#/login");
       route = parse();
     }
@@ -188,6 +209,7 @@ export async function render() {
     return;
   }
   current.cleanup = typeof cleanup === "function" ? cleanup : null;
+  if (route.name === "login") container.append(residentScreen.residentLinks());
   clear(frame.main).append(container);
 }
 

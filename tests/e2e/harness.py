@@ -111,6 +111,7 @@ class AppServer:
         # Every browser and the test itself speak from 127.0.0.1: a person's login limit would
         # otherwise count the whole suite as one very busy client.
         env["LOGIN_RATE_PER_CLIENT"] = "10000"
+        env["PUBLIC_RATE_PER_CLIENT"] = "10000"
         if self.database:
             env["DATABASE_URL"] = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{self.database}"
         if self.redis_url:

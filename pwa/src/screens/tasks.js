@@ -198,6 +198,7 @@ export async function detail(container, taskId) {
   if (role === "grid_worker") {
     const actions = h("div", { class: "actions" });
     put(actions, h("a", { testid: "task-record-visit", class: "btn primary block", href: `#/tasks/${taskId}/visit` }, t("task_record_visit")));
+    put(actions, h("a", { testid: "task-apply", class: "btn block", href: `#/tasks/${taskId}/apply` }, t("task_apply")));
     if (task.state === "new") {
       const accept = h(
         "button",
