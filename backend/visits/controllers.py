@@ -142,7 +142,8 @@ class VisitController(Controller):
 class PhotoController(Controller):
     path = "/api/v1/photos"
     tags = ["visits"]
-    opt = HOUSEHOLD_STAFF
+    # Officers too, for the photos handed in with their department's cases (checked per photo).
+    opt = roles(Role.grid_worker, Role.supervisor, Role.admin, Role.department_officer)
 
     @get("/{photo_id:uuid}", operation_id="getPhoto", media_type="image/jpeg")
     async def photo(self, request: Request[Principal, Any, Any], photo_id: FromPath[UUID]) -> Response[bytes]:

@@ -30,6 +30,8 @@ import anyio.to_thread
 import msgspec
 
 from backend.accounts.principal import Principal
+from backend.accounts.tables import Role
+from backend.applications.tables import DepartmentCase
 from backend.audit.services import record, refuse_unseen
 from backend.audit.tables import Outcome
 from backend.households.scope import NO_ACCESS, household_scope
@@ -445,13 +447,20 @@ async def read_photo(principal: Principal, photo_id: UUID, *, thumbnail: bool) -
     """The stored JPEG, for whoever may see the household it was taken at; every read audited."""
     photo = (
         await VisitPhoto.select(
-            VisitPhoto.storage_key, VisitPhoto.thumbnail_key, VisitPhoto.visit._.task._.household.as_alias("household")
+            VisitPhoto.storage_key,
+            VisitPhoto.thumbnail_key,
+            VisitPhoto.visit,
+            VisitPhoto.sha256,
+            VisitPhoto.visit._.task._.household.as_alias("household"),
         )
         .where(VisitPhoto.id == photo_id)
         .first()
     )
     action = "photo.read_thumbnail" if thumbnail else "photo.read"
-    if photo is None or not await _household_in_scope(principal, photo["household"]):
+    if photo is None or not (
+        await _household_in_scope(principal, photo["household"])
+        or await _material_of_own_case(principal, photo_id, photo)
+    ):
         await refuse_unseen(
             principal.actor,
             action,
@@ -463,6 +472,26 @@ async def read_photo(principal: Principal, photo_id: UUID, *, thumbnail: bool) -
     data = await photo_storage().get(photo["thumbnail_key"] if thumbnail else photo["storage_key"])
     await record(action, actor=principal.actor, object_type="photo", object_id=str(photo_id))
     return data
+
+
+async def _material_of_own_case(principal: Principal, photo_id: UUID, photo: dict[str, Any]) -> bool:
+    """A department officer sees a photo handed in as material of an application their department
+    has a case for (the ID card, the signed authorisation): nothing else of the household."""
+    if principal.role != Role.department_officer or principal.department_id is None:
+        return False
+    rows = await DepartmentCase.select(DepartmentCase.application._.materials.as_alias("materials")).where(
+        DepartmentCase.department == principal.department_id,
+        DepartmentCase.application._.household == photo["household"],
+    )
+    wanted = {("photo_id", str(photo_id)), ("visit", f"{photo['visit']}:{photo['sha256']}")}
+    for row in rows:
+        for material in (load_json(row["materials"]) or {}).values():
+            for ref in material.get("photos", []):
+                named = {("photo_id", str(ref.get("photo_id")))}
+                named.add(("visit", f"{ref.get('visit_id')}:{ref.get('sha256')}"))
+                if named & wanted:
+                    return True
+    return False
 
 
 async def _household_in_scope(principal: Principal, household_id: UUID) -> bool:

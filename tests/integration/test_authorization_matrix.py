@@ -96,8 +96,9 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/visits"): Rule(HOUSEHOLD_STAFF),
     ("PUT", "/api/v1/visits/{visit_id:uuid}/photos/{sha256:str}"): Rule(WORKER, scoped=True),
     ("GET", "/api/v1/visits/{visit_id:uuid}/photos/{sha256:str}/status"): Rule(WORKER, scoped=True),
-    ("GET", "/api/v1/photos/{photo_id:uuid}"): Rule(HOUSEHOLD_STAFF, scoped=True),
-    ("GET", "/api/v1/photos/{photo_id:uuid}/thumbnail"): Rule(HOUSEHOLD_STAFF, scoped=True),
+    # Officers: only photos handed in as material of their department's case (the officer's "own").
+    ("GET", "/api/v1/photos/{photo_id:uuid}"): Rule(HOUSEHOLD_STAFF | {"officer"}, scoped=True),
+    ("GET", "/api/v1/photos/{photo_id:uuid}/thumbnail"): Rule(HOUSEHOLD_STAFF | {"officer"}, scoped=True),
     ("POST", "/api/v1/sync/health"): Rule(EVERYONE),
     ("GET", "/api/v1/workers"): Rule(SUPERVISOR_UP),
     ("GET", "/api/v1/workers/sync-health"): Rule(SUPERVISOR_UP),
@@ -186,7 +187,12 @@ class Objects:
             .replace("{department_code:str}", "civil_affairs")
             .replace("{visit_id:uuid}", self.field.get("visit_A" if own else "visit_B", ""))
             .replace("{sha256:str}", self.field.get("sha_A" if own else "sha_B", ""))
-            .replace("{photo_id:uuid}", self.field.get("photo_" + self.side(role, own), ""))
+            .replace(
+                "{photo_id:uuid}",
+                self.field["photo_officer"]
+                if role == "officer" and own
+                else self.field.get("photo_" + self.side(role, own), ""),
+            )
             .replace("{application_id:uuid}", self.field.get("application_" + self.side(role, own), ""))
             .replace("{case_id:uuid}", self.field.get("case_" + self.side(role, own), ""))
         )
@@ -377,7 +383,13 @@ async def application_objects(http, world: World) -> dict[str, str]:
             )
         device = Api(http)
         assert (await device.login(world.usernames[worker])).status_code == 200
-        response = await submit(device, family, submission(family, services=(service,)))
+        body = submission(family, services=(service,))
+        if side == "B":
+            # The ID card photographed on a visit, handed in with the application: the officer's own photo.
+            photo_id = await _visited_photo(device, world, family.id, grid, worker)
+            body["materials"]["id_card"] = {"photos": [{"photo_id": photo_id}]}
+            objects["photo_officer"] = photo_id
+        response = await submit(device, family, body)
         assert response.status_code == 201, response.text
         application_id = response.json()["id"]
         await route((await routing_message(application_id))["id"], coalesce=False)
@@ -386,6 +398,33 @@ async def application_objects(http, world: World) -> dict[str, str]:
         assert case is not None
         objects |= {f"application_{side}": application_id, f"case_{side}": str(case["id"])}
     return objects
+
+
+async def _visited_photo(device: Api, world: World, household_id: str, grid: str, worker: str) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    from backend.orgs.tables import OrgUnit
+    from backend.tasks.tables import VisitTask
+    from tests.integration.field import phone_photo, record_visit, upload
+
+    street = await OrgUnit.select(OrgUnit.id).where(OrgUnit.code == world.street_codes[grid[1]]).first()
+    assert street is not None
+    task = await VisitTask.insert(
+        VisitTask(
+            household=household_id,
+            assignee=world.account_ids[worker],
+            street=street["id"],
+            grid_code=world.grid_codes[grid],
+            type_codes="[]",
+            due_at=datetime.now(UTC) + timedelta(days=3),
+        )
+    ).returning(VisitTask.id)
+    photo = phone_photo(seed=7)
+    visit = await record_visit(device, str(task[0]["id"]), (photo,))
+    assert visit.status_code == 200, visit.text
+    done = await upload(device, visit.json()["visit_id"], photo)
+    assert done.status_code == 201, done.text
+    return str(done.json()["photo_id"])
 
 
 async def test_matrix(

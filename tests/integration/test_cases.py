@@ -4,7 +4,7 @@ family, the combined status, and overdue cases escalating across a holiday."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,11 +18,14 @@ from backend.audit.services import Actor
 from backend.audit.tables import AuditLog
 from backend.cases.escalation import escalate_overdue_cases
 from backend.lib.redis import arq_settings
+from backend.orgs.tables import OrgUnit
 from backend.tasks.calendar import CHINA
+from backend.tasks.tables import VisitTask
 from jobs.routing import escalate_case_deadlines
 from jobs.worker import WorkerSettings
 from tests.integration.application_kit import Family, cases_of, inbox, new_family, route_now, submission, submit
 from tests.integration.conftest import PASSWORD, Api, World
+from tests.integration.field import phone_photo, record_visit, upload
 
 pytestmark = pytest.mark.anyio
 
@@ -232,3 +235,44 @@ async def test_the_escalation_cron_runs_on_a_real_worker() -> None:
     finally:
         await pool.aclose()  # the pool is ours (worker.close() would close it with a deprecated call)
     assert set(result) == {"overdue", "escalated_street", "escalated_district", "notified"}
+
+
+async def test_an_officer_sees_the_photos_handed_in_for_their_case_and_nothing_else(
+    http, as_role, world: World
+) -> None:
+    admin, worker = await as_role("admin"), await as_role("worker_a")
+    family = await new_family(admin, world)
+    street = (await OrgUnit.select(OrgUnit.id).where(OrgUnit.code == world.street_codes["A"]).first())["id"]
+    task_id = (
+        await VisitTask.insert(
+            VisitTask(
+                household=family.id,
+                assignee=world.account_ids["worker_a"],
+                street=street,
+                grid_code=world.grid_codes["GA1"],
+                type_codes="[]",
+                due_at=datetime.now(UTC) + timedelta(days=3),
+            )
+        ).returning(VisitTask.id)
+    )[0]["id"]
+    id_card, kitchen = phone_photo(seed=1), phone_photo(seed=2)
+    visit = await record_visit(worker, str(task_id), (id_card, kitchen))
+    visit_id = visit.json()["visit_id"]
+    photo_ids = [(await upload(worker, visit_id, data)).json()["photo_id"] for data in (id_card, kitchen)]
+    body = submission(family, services=("temporary_expenditure",))
+    body["materials"]["id_card"] = {"photos": [{"photo_id": photo_ids[0]}]}
+    sent = await submit(worker, family, body)
+    assert sent.status_code == 201, sent.text
+    assert (await route_now()).jobs_failed == 0
+    officer = await as_role("officer")  # civil affairs decides temporary assistance
+    _, medical_officer = await _account(http, Role.department_officer, department_code="medical_insurance")
+
+    shown = await officer.get(f"/api/v1/photos/{photo_ids[0]}")
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    # The kitchen photo was not handed in; another department has no case: neither may look.
+    assert (await officer.get(f"/api/v1/photos/{photo_ids[1]}")).status_code == 404
+    assert (await medical_officer.get(f"/api/v1/photos/{photo_ids[0]}")).status_code == 404
+    reads = await AuditLog.select(AuditLog.outcome).where(
+        AuditLog.object_id == photo_ids[0], AuditLog.action == "photo.read"
+    )
+    assert sorted(row["outcome"] for row in reads) == ["denied", "success"]

@@ -220,8 +220,9 @@ async def test_photos_are_read_by_who_may_see_the_household_and_every_read_is_au
             AuditLog.object_id == photo_id,
             AuditLog.outcome == "denied",
         ), role
-    for role in ("officer", "resident"):
-        assert (await (await as_role(role)).get(f"/api/v1/photos/{photo_id}")).status_code == 403
+    # An officer sees only photos handed in with their department's cases (tests/integration/test_cases.py).
+    assert (await (await as_role("officer")).get(f"/api/v1/photos/{photo_id}")).status_code == 404
+    assert (await (await as_role("resident")).get(f"/api/v1/photos/{photo_id}")).status_code == 403
 
 
 async def test_stored_files_are_private_to_the_server(http, as_role, world) -> None:
