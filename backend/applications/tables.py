@@ -21,7 +21,8 @@ class CaseState(str, Enum):
 
 
 DECIDED_STATES = (CaseState.approved, CaseState.rejected)
-OPEN_CASE_STATES = (CaseState.new, CaseState.accepted, CaseState.info_requested)
+# The department's clock runs in these; it stops while the case waits for the family's information.
+CLOCK_RUNNING_STATES = (CaseState.new, CaseState.accepted)
 
 
 class Period(str, Enum):
@@ -78,6 +79,8 @@ class DepartmentCase(Table, tablename="department_case"):
     reason = Text(default="")  # why it was rejected
     info_request = Text(default="")  # what the department asked for last
     info_task = ForeignKey(VisitTask, null=True, on_delete=OnDelete.set_null)
+    # When the department asked for more information: the deadline moves on by the time waited.
+    paused_at = Timestamptz(null=True, default=None)
     decided_at = Timestamptz(null=True, default=None)
     decided_by = ForeignKey(Account, null=True, on_delete=OnDelete.set_null)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)

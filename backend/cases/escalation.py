@@ -22,7 +22,7 @@ from typing import Any
 
 from backend.accounts.tables import Account, Role
 from backend.applications.routing import department_people
-from backend.applications.tables import OPEN_CASE_STATES, Application, DepartmentCase
+from backend.applications.tables import CLOCK_RUNNING_STATES, Application, DepartmentCase
 from backend.audit.services import Actor, record
 from backend.lib.db import write_transaction
 from backend.notifications.services import notify
@@ -42,7 +42,7 @@ async def escalate_overdue_cases(now: datetime) -> dict[str, int]:
         for old in range(TOP_LEVEL):
             for new in range(old + 1, TOP_LEVEL + 1):
                 where = [
-                    DepartmentCase.state.is_in([state.value for state in OPEN_CASE_STATES]),
+                    DepartmentCase.state.is_in([state.value for state in CLOCK_RUNNING_STATES]),
                     DepartmentCase.escalation == old,
                     DepartmentCase.due_at < limits[new],
                 ]

@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.applications.services import linked_residents
-from backend.applications.tables import Application, CaseState, DepartmentCase
+from backend.applications.tables import CLOCK_RUNNING_STATES, Application, CaseState, DepartmentCase
 from backend.audit.services import record, refuse_unseen
 from backend.cases.schemas import (
     CaseDetail,
@@ -62,6 +62,7 @@ CASE_COLUMNS = (
     DepartmentCase.department.code.as_alias("department_code"),
     DepartmentCase.state,
     DepartmentCase.due_at,
+    DepartmentCase.paused_at,
     DepartmentCase.escalation,
     DepartmentCase.verdict,
     DepartmentCase.rule_version,
@@ -128,7 +129,7 @@ async def list_cases(
         now = datetime.now(UTC)
         clauses.append(DepartmentCase.due_at < now if overdue else DepartmentCase.due_at >= now)
         if overdue:
-            clauses.append(DepartmentCase.state.not_in([CaseState.approved.value, CaseState.rejected.value]))
+            clauses.append(DepartmentCase.state.is_in([state.value for state in CLOCK_RUNNING_STATES]))
     if service:
         clauses.append(DepartmentCase.service == service)
     query = DepartmentCase.select(*CASE_COLUMNS).order_by(DepartmentCase.due_at).limit(limit).offset(offset)
@@ -175,7 +176,7 @@ async def cases_out(rows: list[dict[str, Any]]) -> list[CaseOut]:
                 department=row["department_code"],
                 state=row["state"],
                 due_at=due,
-                overdue=due < now and row["state"] not in (CaseState.approved.value, CaseState.rejected.value),
+                overdue=due < now and row["state"] in {state.value for state in CLOCK_RUNNING_STATES},
                 escalation=row["escalation"],
                 verdict=row["verdict"],
                 rule_version=row["rule_version"],
@@ -308,7 +309,14 @@ async def step(principal: Principal, case_id: UUID, action: str, **data: Any) ->
             values[DepartmentCase.reason] = data["reason"]
         if target in (CaseState.approved, CaseState.rejected):
             values.update({DepartmentCase.decided_at: now, DepartmentCase.decided_by: principal.account_id})
+        if state == CaseState.info_requested and case["paused_at"] is not None:
+            # The information came (or the department decided without it): the time the family was
+            # waited for does not count against the department's deadline.
+            waited = now - as_utc(case["paused_at"])
+            values.update({DepartmentCase.due_at: as_utc(case["due_at"]) + waited, DepartmentCase.paused_at: None})
+            detail["clock_stopped_s"] = int(waited.total_seconds())
         if action == "request_info":
+            values[DepartmentCase.paused_at] = now
             task_id = await _info_task(principal, case, data["message"])
             values.update({DepartmentCase.info_request: data["message"], DepartmentCase.info_task: task_id})
             detail["task"] = str(task_id) if task_id else None

@@ -276,3 +276,29 @@ async def test_an_officer_sees_the_photos_handed_in_for_their_case_and_nothing_e
         AuditLog.object_id == photo_ids[0], AuditLog.action == "photo.read"
     )
     assert sorted(row["outcome"] for row in reads) == ["denied", "success"]
+
+
+async def test_the_departments_clock_stops_while_it_waits_for_the_familys_information(as_role, world: World) -> None:
+    _, _, cases = await _routed(as_role, world)
+    case_id = cases["temporary_expenditure"]
+    officer = await as_role("officer")
+    due_before = datetime.fromisoformat((await officer.get(f"/api/v1/cases/{case_id}")).json()["due_at"])
+    asked = await officer.post(f"/api/v1/cases/{case_id}/request-info", json={"message": "请补充住院费用票据"})
+    assert asked.status_code == 200, asked.text
+    # The family took two days to find the receipts (the wait is moved back in time: no sleeping).
+    paused = await DepartmentCase.select(DepartmentCase.paused_at).where(DepartmentCase.id == case_id).first()
+    assert paused is not None and paused["paused_at"] is not None
+    await DepartmentCase.update({DepartmentCase.paused_at: datetime.now(UTC) - timedelta(days=2)}).where(
+        DepartmentCase.id == case_id
+    )
+
+    # Long past the original deadline, a case waiting for information is neither overdue nor escalated.
+    await escalate_overdue_cases(due_before + timedelta(days=10))
+    waiting = (await officer.get(f"/api/v1/cases/{case_id}")).json()
+    assert waiting["escalation"] == 0 and waiting["overdue"] is False
+
+    resumed = (await officer.post(f"/api/v1/cases/{case_id}/accept")).json()
+    moved = datetime.fromisoformat(resumed["due_at"]) - due_before
+    assert timedelta(days=2) <= moved < timedelta(days=2, minutes=5)
+    stored = await DepartmentCase.select(DepartmentCase.paused_at).where(DepartmentCase.id == case_id).first()
+    assert stored is not None and stored["paused_at"] is None
