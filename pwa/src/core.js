@@ -3,11 +3,12 @@ import { account, expireSession, getSession, request, uuid } from "./api.js";
 import {
   applyTasks,
   getMeta,
+  listTasks,
   outboxStore,
   putNotes,
   setMeta,
 } from "./db.js";
-import { createOutbox, newEntry, singleFlight } from "./outbox.js";
+import { createOutbox, newApplicationEntry, newEntry, singleFlight } from "./outbox.js";
 
 /* global __APP_VERSION__ */
 export const APP_VERSION = typeof __APP_VERSION__ === "string" ? __APP_VERSION__ : "dev";
@@ -24,7 +25,16 @@ const liveStore = {
     emit("outbox");
   },
 };
-const outbox = createOutbox({ store: liveStore, request });
+// A sent application is remembered for its task, so the task's screens can show its status.
+async function applicationSent(entry, answer) {
+  const key = `applications:${entry.account}:${entry.task_id}`;
+  const known = (await getMeta(key)) || [];
+  const id = answer.id || entry.id;
+  if (!known.includes(id)) await setMeta(key, [...known, id]);
+  emit("application");
+}
+
+const outbox = createOutbox({ store: liveStore, request, onApplication: applicationSent });
 const listeners = new Set();
 
 export const state = {
@@ -96,6 +106,23 @@ export async function queueVisit({ taskId, fields, photos }) {
   return id;
 }
 
+/**
+ * Queues an application on the family's behalf. `draft` is the request body; a photo still in the
+ * outbox is named {visit_entry, sha256}. The entry id is the application's Idempotency-Key.
+ */
+export async function queueApplication({ taskId, householdId, draft, services }) {
+  const acc = account();
+  if (!acc) throw new Error("not signed in");
+  const entry = newApplicationEntry({ id: uuid(), account: acc, taskId, householdId, draft, services, now: Date.now() });
+  const session = getSession();
+  entry.username = session && session.me ? session.me.username : "";
+  await outboxStore.add(entry, []);
+  emit("outbox");
+  registerBackgroundSync();
+  flush().catch(() => {});
+  return entry.id;
+}
+
 export async function requeue(id) {
   await outbox.requeue(id);
   emit("outbox");
@@ -157,6 +184,64 @@ async function loadWarningTypes() {
   }
 }
 
+// --- matching offline: the rules as data, and each open task's household facts ------------------
+const FACTS_MAX_AGE_MS = 24 * 3600 * 1000;
+const OPEN_STATES = new Set(["new", "accepted", "in_progress", "visited", "returned"]);
+
+/** The cached rules {etag, rules} (shared by every account: the same for all). */
+export function cachedRules() {
+  return getMeta("rules");
+}
+
+/** The cached service names: {code: {name_zh, name_en, department}}. */
+export function cachedCatalogue() {
+  return getMeta("catalogue");
+}
+
+/** The cached facts of a household: {at, facts} or undefined. */
+export function cachedFacts(householdId, acc = account()) {
+  return getMeta(`facts:${acc}:${householdId}`);
+}
+
+export async function rememberFacts(householdId, facts, acc = account()) {
+  if (acc && householdId) await setMeta(`facts:${acc}:${householdId}`, { at: Date.now(), facts });
+}
+
+async function cacheMatching(acc) {
+  const known = await getMeta("rules");
+  const res = await request("GET", "/api/v1/matching/rules", { headers: known && known.etag ? { "If-None-Match": known.etag } : {} });
+  if (res.ok && res.status === 200 && res.json) {
+    await setMeta("rules", { etag: (res.headers && res.headers.get("ETag")) || "", rules: res.json });
+  }
+  // The services' names and departments, to show offline matches by name (fetched with new rules).
+  if ((res.ok && res.status === 200) || !(await getMeta("catalogue"))) {
+    const cat = await request("GET", "/api/v1/departments");
+    if (cat.ok && Array.isArray(cat.json)) {
+      const services = {};
+      for (const dep of cat.json) {
+        for (const svc of dep.services || []) services[svc.code] = { name_zh: svc.name_zh, name_en: svc.name_en, department: dep.code };
+      }
+      await setMeta("catalogue", services);
+    }
+  }
+  // Facts: a household not cached yet, or cached more than a day ago; a few per sync.
+  const tasks = await listTasks(acc);
+  const seen = new Set();
+  let fetched = 0;
+  for (const task of tasks) {
+    const id = task.household && task.household.id;
+    if (!id || seen.has(id) || (task.state && !OPEN_STATES.has(task.state))) continue;
+    seen.add(id);
+    const cached = await getMeta(`facts:${acc}:${id}`);
+    if (cached && Date.now() - cached.at < FACTS_MAX_AGE_MS) continue;
+    if (fetched >= 30) break;
+    fetched++;
+    const got = await request("GET", `/api/v1/households/${id}/facts`);
+    if (got.ok && got.json && got.json.facts) await rememberFacts(id, got.json.facts, acc);
+    else if (got.status === 401) break;
+  }
+}
+
 async function reportHealth(acc) {
   const report = await outbox.health(acc);
   await request("POST", "/api/v1/sync/health", {
@@ -191,6 +276,7 @@ async function run({ force }) {
         state.lastError = null;
         await reportHealth(acc);
         await loadWarningTypes().catch(() => {});
+        await cacheMatching(acc).catch(() => {});
       }
     } catch (error) {
       state.lastError = String(error.message || error);

@@ -41,6 +41,41 @@ export function newEntry({ id, account, taskId, body, photos, now }) {
   };
 }
 
+// An application on the family's behalf (代办申请): one POST, keyed by the application's own UUID.
+// `draft` is the body; a material photo still travelling with a visit in the outbox is named
+// {visit_entry, sha256}. The server gives the visit its id only when the visit is posted, so the
+// visit's POST records that id here (`visit_ids`), and the body is made final (and then sent
+// byte-for-byte the same) on the application's first send. The flush goes oldest first, and an
+// application waits while a visit it names is not on the server yet.
+export function newApplicationEntry({ id, account, taskId, householdId, draft, services, now }) {
+  const after = [];
+  for (const material of Object.values(draft.materials || {})) {
+    for (const ref of material.photos || []) if (ref.visit_entry && !after.includes(ref.visit_entry)) after.push(ref.visit_entry);
+  }
+  return {
+    id,
+    account,
+    kind: "application",
+    task_id: taskId,
+    household_id: householdId,
+    services,
+    after,
+    visit_ids: {},
+    draft,
+    body: null,
+    created_at: new Date(now).toISOString(),
+    photos: [],
+    application_id: null,
+    posted: false,
+    state: "pending",
+    attempts: 0,
+    last_error: null,
+    problem: null,
+    next_at: 0,
+    updated_at: new Date(now).toISOString(),
+  };
+}
+
 const RETRYABLE = new Set([408, 425, 429]);
 
 export function classify(status) {
@@ -67,7 +102,7 @@ function errorText(res) {
  *   request: (method, path, {headers, body}) → Promise<{status, json}>; throws NetworkError when offline.
  *   now:     () → ms since epoch
  */
-export function createOutbox({ store, request, now = () => Date.now() }) {
+export function createOutbox({ store, request, now = () => Date.now(), onApplication = null }) {
   async function save(entry, patch) {
     Object.assign(entry, patch, { updated_at: new Date(now()).toISOString() });
     await store.put(entry);
@@ -115,7 +150,65 @@ export function createOutbox({ store, request, now = () => Date.now() }) {
       missing && !missing.has(p.sha256) ? { ...p, done: true, received: p.size } : p,
     );
     await save(entry, { posted: true, visit_id: answer.visit_id || null, photos, last_error: null });
+    if (entry.visit_id) await tellApplications(entry);
     return "ok";
+  }
+
+  // The body with every {visit_entry, sha256} turned into the server's {visit_id, sha256}; null while
+  // a named visit is not on the server yet; throws when a named visit is gone without an id.
+  async function finalBody(entry) {
+    if (entry.body) return entry.body;
+    // The copy in hand may predate a visit's POST in this same flush: the stored one knows more.
+    const stored = await store.get(entry.id);
+    const ids = { ...((stored && stored.visit_ids) || {}), ...(entry.visit_ids || {}) };
+    for (const ref of entry.after || []) {
+      if (ids[ref]) continue;
+      const visit = await store.get(ref);
+      if (visit && visit.posted && visit.visit_id) ids[ref] = visit.visit_id;
+      else if (visit) return null;
+      else throw Object.assign(new Error("The visit whose photos this application names was discarded"), { gone: true });
+    }
+    const draft = structuredClone(entry.draft);
+    for (const material of Object.values(draft.materials || {})) {
+      if (!material.photos) continue;
+      material.photos = material.photos.map((ref) => (ref.visit_entry ? { visit_id: ids[ref.visit_entry], sha256: ref.sha256 } : ref));
+    }
+    const body = JSON.stringify(draft);
+    await save(entry, { body, visit_ids: ids });
+    return body;
+  }
+
+  async function postApplication(entry) {
+    let body;
+    try {
+      body = await finalBody(entry);
+    } catch (error) {
+      if (!error.gone) throw error;
+      await needsAttention(entry, null, error.message);
+      return "attention";
+    }
+    if (!body) {
+      await save(entry, { state: "pending", last_error: null });
+      return "waiting";
+    }
+    const res = await request("POST", `/api/v1/households/${entry.household_id}/applications`, {
+      headers: { "Idempotency-Key": entry.id, "Content-Type": "application/json" },
+      body,
+    });
+    if (classify(res.status) !== "ok") return failed(entry, res);
+    const answer = res.json || {};
+    await save(entry, { posted: true, application_id: answer.id || null, last_error: null });
+    if (onApplication) await onApplication(entry, answer);
+    return "ok";
+  }
+
+  // A visit just got its server id: applications naming it remember it (the visit may leave first).
+  async function tellApplications(entry) {
+    for (const other of await store.list(entry.account)) {
+      if (other.kind !== "application" || !(other.after || []).includes(entry.id) || other.body) continue;
+      other.visit_ids = { ...(other.visit_ids || {}), [entry.id]: entry.visit_id };
+      await store.put(other);
+    }
   }
 
   async function putPhoto(entry, index) {
@@ -164,12 +257,19 @@ export function createOutbox({ store, request, now = () => Date.now() }) {
     }
   }
 
-  // Sends one entry as far as it goes. Returns "done" | "auth" | "network" | "retry" | "attention" | "skipped".
+  // Sends one entry as far as it goes. Returns "done" | "auth" | "network" | "retry" | "attention" |
+// "waiting" (an application whose visit is not on the server yet) | "skipped".
   async function send(entry, force) {
     if (entry.state === "needs_attention") return "skipped";
     if (!force && entry.next_at && entry.next_at > now()) return "skipped";
     await save(entry, { state: "sending", attempts: (entry.attempts || 0) + 1 });
     try {
+      if (entry.kind === "application") {
+        const step = entry.posted ? "ok" : await postApplication(entry);
+        if (step !== "ok") return step;
+        await store.remove(entry.id);
+        return "done";
+      }
       if (!entry.posted) {
         const step = await postVisit(entry);
         if (step !== "ok") return step;
@@ -199,8 +299,11 @@ export function createOutbox({ store, request, now = () => Date.now() }) {
   async function flush(account, { force = false } = {}) {
     const result = { sent: 0, failed: 0, attention: 0, auth: false, network: false };
     const entries = await store.list(account);
-    for (const entry of entries) {
-      if (entry.account !== account) continue; // never send another account's items
+    for (const listed of entries) {
+      if (listed.account !== account) continue; // never send another account's items
+      // Read again: sending an earlier entry may have changed this one (a visit tells its applications its id).
+      const entry = (await store.get(listed.id)) || null;
+      if (!entry) continue;
       if (entry.state === "sending") entry.state = "pending"; // left over from an interrupted run
       const outcome = await send(entry, force);
       if (outcome === "done") result.sent++;

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { test } from "node:test";
-import { CHUNK_BYTES, NetworkError, createOutbox, newEntry, singleFlight } from "../src/outbox.js";
+import { CHUNK_BYTES, NetworkError, createOutbox, newApplicationEntry, newEntry, singleFlight } from "../src/outbox.js";
 
 function memoryStore() {
   const entries = new Map();
@@ -41,6 +41,7 @@ function memoryStore() {
 function fakeServer() {
   const server = {
     visits: new Map(), // key → {body, visit_id}
+    applications: new Map(), // key → {body, answer}
     photos: new Map(), // visit_id:sha → {bytes: Buffer[], total}
     calls: [],
     failNext: [], // "network" | status code, consumed per request
@@ -86,6 +87,28 @@ function fakeServer() {
         if (sha !== m[2]) return { status: 422, json: { code: "photo.hash_mismatch", detail: "hash mismatch" } };
         slot.complete = true;
         return { status: 201, json: { received: slot.total, complete: true, photo_id: `p-${id}` } };
+      }
+      m = path.match(/^\/api\/v1\/households\/([\w-]+)\/applications$/);
+      if (method === "POST" && m) {
+        // Like the server: a photo named by {visit_id, sha256} must belong to a visit it has.
+        const key = headers["Idempotency-Key"];
+        const known = server.applications.get(key);
+        if (known) {
+          if (known.body !== body) return { status: 409, json: { code: "idempotency.key_reused", detail: "different body" } };
+          return { status: 200, json: known.answer };
+        }
+        const data = JSON.parse(body);
+        const visitIds = new Set([...server.visits.values()].map((v) => v.answer.visit_id));
+        for (const material of Object.values(data.materials || {})) {
+          for (const ref of material.photos || []) {
+            if (ref.visit_id !== undefined && !visitIds.has(ref.visit_id)) {
+              return { status: 422, json: { code: "application.photo_unknown", detail: "unknown photo" } };
+            }
+          }
+        }
+        const answer = { id: key, household_id: m[1] };
+        server.applications.set(key, { body, answer });
+        return { status: 201, json: answer };
       }
       return { status: 404, json: { code: "not_found" } };
     },
@@ -280,4 +303,121 @@ test("a 5xx waits with growing back-off unless forced", async () => {
   clock = first.next_at + 1;
   await box.flush("w1");
   assert.equal(store.entries.size, 0);
+});
+
+// --- applications on the family's behalf --------------------------------------------------------
+
+async function queueApplication(store, { id = crypto.randomUUID(), account = "w1", visit = null, sha256 = null } = {}) {
+  const draft = {
+    applicant_id_number: "110101195001011234",
+    services: [{ service: "dibao", answers: {} }],
+    materials: {
+      id_card: visit ? { photos: [{ visit_entry: visit, sha256 }] } : { to_follow: true },
+      authorisation: { to_follow: true },
+    },
+    consent: { method: "verbal", at: "2026-11-22T10:00:00Z", name: "刘桂兰", relation: "本人" },
+  };
+  const entry = newApplicationEntry({ id, account, taskId: "t1", householdId: "h1", draft, services: ["dibao"], now: clock++ });
+  await store.add(entry, []);
+  return entry;
+}
+
+test("an application naming a queued visit's photo goes after that visit, with the server's visit id", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const card = photo(1500, 3);
+  const visit = await queue(store, { photos: [card] });
+  const app = await queueApplication(store, { visit: visit.id, sha256: card.sha256 });
+  const result = await box.flush("w1");
+  assert.equal(result.sent, 2);
+  assert.equal(store.entries.size, 0);
+  const order = server.calls.map((c) => c.split(" ")[0] + " " + c.split("/")[3]);
+  assert.deepEqual(order, ["POST tasks", "PUT visits", "POST households"]);
+  const sent = JSON.parse(server.applications.get(app.id).body);
+  assert.equal(sent.materials.id_card.photos[0].visit_id, "v-1");
+  assert.equal(sent.materials.id_card.photos[0].sha256, card.sha256);
+  assert.equal(sent.materials.id_card.photos[0].visit_entry, undefined);
+});
+
+test("an application waits while its visit cannot be sent, then goes once", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const card = photo(800, 4);
+  const visit = await queue(store, { photos: [card] });
+  const app = await queueApplication(store, { visit: visit.id, sha256: card.sha256 });
+  server.failNext.push(503); // the visit's POST
+  const first = await box.flush("w1", { force: true });
+  assert.equal(first.sent, 0);
+  assert.equal(server.applications.size, 0);
+  assert.equal((await store.get(app.id)).state, "pending");
+  assert.ok(!server.calls.some((c) => c.includes("/applications")));
+  await box.flush("w1", { force: true });
+  assert.equal(store.entries.size, 0);
+  assert.equal(server.applications.size, 1);
+});
+
+test("an application's 422 needs attention with the server's message; re-queued it goes", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const app = await queueApplication(store);
+  server.failNext.push(422);
+  const result = await box.flush("w1", { force: true });
+  assert.equal(result.attention, 1);
+  const kept = await store.get(app.id);
+  assert.equal(kept.state, "needs_attention");
+  assert.match(kept.problem.detail, /forced 422/);
+  assert.match(kept.last_error, /HTTP 422/);
+  await box.flush("w1", { force: true });
+  assert.equal(server.applications.size, 0);
+  await box.requeue(app.id);
+  await box.flush("w1", { force: true });
+  assert.equal(store.entries.size, 0);
+  assert.equal(server.applications.size, 1);
+});
+
+test("an application replayed after a dropped answer or a 500 is still one application", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const seen = [];
+  const box = createOutbox({ store, request: server.request, now, onApplication: (entry, answer) => seen.push(answer.id) });
+  const card = photo(900, 5);
+  const visit = await queue(store, { photos: [card] });
+  const app = await queueApplication(store, { visit: visit.id, sha256: card.sha256 });
+  server.failNext.push(undefined, undefined, "drop-after"); // visit, photo, then the application's answer is lost
+  const first = await box.flush("w1", { force: true });
+  assert.equal(first.network, true);
+  assert.equal(server.applications.size, 1);
+  assert.equal(store.entries.size, 1); // the visit left; the application waits for its answer
+  server.failNext.push(500);
+  await box.flush("w1", { force: true });
+  assert.equal((await store.get(app.id)).state, "retry");
+  await box.flush("w1", { force: true });
+  assert.equal(store.entries.size, 0);
+  assert.equal(server.applications.size, 1); // same key, same bytes: the server's "already have it"
+  assert.deepEqual(seen, [app.id]);
+});
+
+test("an application whose visit was discarded needs attention instead of failing silently", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const app = await queueApplication(store, { visit: "gone-visit", sha256: "a".repeat(64) });
+  const result = await box.flush("w1", { force: true });
+  assert.equal(result.attention, 1);
+  assert.equal((await store.get(app.id)).state, "needs_attention");
+  assert.equal(server.calls.length, 0);
+});
+
+test("401 on an application keeps it queued", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const app = await queueApplication(store);
+  server.failNext.push(401);
+  const result = await box.flush("w1", { force: true });
+  assert.equal(result.auth, true);
+  assert.equal((await store.get(app.id)).state, "pending");
 });

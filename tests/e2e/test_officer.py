@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.flows import flush_until_empty, open_phone, record_visit, sign_in
-from tests.e2e.harness import World, go_offline, go_online, small_jpeg
+from tests.e2e.harness import World, small_jpeg
 from tests.e2e.seed import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -238,19 +238,6 @@ def test_officer_asks_for_information_and_sees_a_refused_step(phone: Any, world:
     expect(first.locator(f'[data-testid="case-row"][data-application-id="{application_id}"]')).to_have_attribute(
         "data-state", "rejected"
     )
-
-
-def test_matching_says_it_needs_a_connection_when_offline(phone: Any, world: World) -> None:
-    task_id, _ = task_for(world, WORKER)
-    context = phone()
-    page = open_phone(context, WORKER)
-    go_offline(context)
-    page.get_by_test_id("nav-tasks").click()
-    page.locator(f'[data-testid="task-item"][data-task-id="{task_id}"]').click()
-    page.get_by_test_id("task-apply").click()
-    expect(page.get_by_test_id("apply-offline")).to_be_visible()
-    expect(page.get_by_test_id("match-item")).to_have_count(0)
-    go_online(context)
 
 
 def test_matching_reads_aloud_in_english_too(phone: Any, world: World) -> None:

@@ -6,8 +6,9 @@ import { h, put, toast } from "../ui.js";
 function describe(entry) {
   const sent = entry.photos.filter((p) => p.done).length;
   return [
-    h("div", { class: "row between" }, h("strong", null, t(`outbox_kind_${entry.kind}`)), h("span", { testid: "outbox-item-state", class: `badge ob-${entry.state}` }, t(`outbox_state_${entry.state}`))),
+    h("div", { class: "row between" }, h("strong", { testid: "outbox-item-kind" }, t(`outbox_kind_${entry.kind || "visit"}`)), h("span", { testid: "outbox-item-state", class: `badge ob-${entry.state}` }, t(`outbox_state_${entry.state}`))),
     h("div", { class: "small muted" }, t("outbox_created", { t: fmtTime(entry.created_at) }), " · ", h("a", { href: `#/tasks/${entry.task_id}` }, entry.task_id.slice(0, 8))),
+    entry.kind === "application" && entry.services ? h("div", { testid: "outbox-item-services", class: "small" }, entry.services.join("、")) : null,
     h("div", { class: "small row" }, h("span", { testid: "outbox-item-attempts" }, t("outbox_attempts", { n: entry.attempts })), entry.photos.length ? h("span", { testid: "outbox-item-photos" }, t("outbox_photos", { a: sent, b: entry.photos.length })) : null),
   ];
 }
@@ -47,7 +48,7 @@ export async function outbox(container) {
       put(ul, 
         h(
           "li",
-          { testid: "outbox-item", class: "item", dataset: { outboxId: entry.id, state: entry.state } },
+          { testid: "outbox-item", class: "item", dataset: { outboxId: entry.id, state: entry.state, kind: entry.kind || "visit" } },
           describe(entry),
           entry.last_error ? h("div", { testid: "outbox-item-error", class: "small error" }, t("outbox_last_error", { e: entry.last_error })) : null,
         ),
@@ -61,7 +62,7 @@ export async function outbox(container) {
       put(ul, 
         h(
           "li",
-          { testid: "outbox-attention-item", class: "item", dataset: { outboxId: entry.id, state: entry.state } },
+          { testid: "outbox-attention-item", class: "item", dataset: { outboxId: entry.id, state: entry.state, kind: entry.kind || "visit" } },
           describe(entry),
           h("div", { testid: "outbox-attention-message", class: "error" }, (entry.problem && problemText(entry.problem)) || entry.last_error || ""),
           h(

@@ -165,7 +165,7 @@ export async function detail(container, taskId) {
   } catch (_) {
     /* offline: cached copy */
   }
-  const entries = (await entriesOf(acc)).filter((e) => e.task_id === taskId);
+  const entries = (await entriesOf(acc)).filter((e) => e.task_id === taskId && (e.kind || "visit") === "visit");
   const supervising = ["supervisor", "admin"].includes(getSession() && getSession().role);
   put(container, h("a", { href: supervising ? "#/street" : "#/tasks", class: "back", testid: "task-back" }, `‹ ${t("back")}`));
   if (!task) {
