@@ -42,7 +42,8 @@ async def test_ready_needs_a_live_worker(api, world) -> None:
     worker = _burst_worker(pool)
     try:
         await worker.main()
-        assert worker.jobs_complete == 1 and worker.jobs_failed == 0
+        # Other tests may have left jobs on the shared queue; the worker ran them all, ours among them.
+        assert worker.jobs_complete >= 1 and worker.jobs_failed == 0
         result = await job.result(timeout=5)
         assert result["intact"] is True and result["rows"] > 0
         during = await api.get("/ready")
