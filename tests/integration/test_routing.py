@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 from arq import Retry, create_pool
@@ -208,3 +209,58 @@ async def test_a_message_for_a_missing_application_does_not_hold_up_the_others(
     assert parked is not None and "does not exist" in parked["error"]
     assert await DepartmentCase.count().where(DepartmentCase.application == application_id) == 3
     assert datetime.now(UTC) >= as_utc(parked["parked_at"])
+
+
+async def test_a_worker_process_killed_in_the_middle_of_routing_loses_and_doubles_nothing(
+    as_role, world: World
+) -> None:
+    """A real ``gridaid worker`` takes the routing job and is SIGKILLed while its transaction waits
+    on the department_case table; a new worker routes the application exactly once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from arq.constants import in_progress_key_prefix, job_key_prefix
+
+    from backend.lib.db import is_sqlite, write_transaction
+
+    application_id = await _applied(as_role, world)
+    job_id = f"outbox:{(await routing_message(application_id))['key']}"
+    gridaid = Path(sys.executable).with_name("gridaid")
+    pool = await create_pool(arq_settings())
+    try:
+        # Our write lock makes the worker's routing transaction wait, so it is killed mid-job.
+        async with write_transaction():
+            if not is_sqlite():
+                await DepartmentCase.raw("LOCK TABLE department_case IN EXCLUSIVE MODE")
+            await relay()
+            command = [str(gridaid), "worker"]
+            quiet = subprocess.DEVNULL
+            # Started once and killed: nothing to await meanwhile.
+            process = subprocess.Popen(command, env=os.environ.copy(), stdout=quiet, stderr=quiet)  # noqa: ASYNC220
+            try:
+                with anyio.fail_after(60):
+                    while not await pool.exists(in_progress_key_prefix + job_id):  # noqa: ASYNC110
+                        await anyio.sleep(0.05)  # polls Redis for the worker's claim on the job
+            finally:
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=30)
+            assert process.returncode == -signal.SIGKILL
+        assert await cases_of(application_id) == []
+        assert (await routing_message(application_id))["done_at"] is None
+        # The dead worker's claim would expire after the job timeout; we expire it now. Its cron
+        # jobs, queued as it started, belong to workers with a schedule, not to our burst workers.
+        await pool.delete(in_progress_key_prefix + job_id)
+        for queued in await pool.zrange(WorkerSettings.queue_name, 0, -1):
+            if queued.decode().startswith("cron:"):
+                await pool.zrem(WorkerSettings.queue_name, queued)
+                await pool.delete(job_key_prefix + queued.decode())
+    finally:
+        await pool.aclose()
+
+    worker = await run_worker()
+    assert worker.jobs_failed == 0
+    assert sorted(case["service"] for case in await cases_of(application_id)) == sorted(SERVICES)
+    assert (await routing_message(application_id))["done_at"] is not None
