@@ -11,7 +11,7 @@ from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.audit.services import record
 from backend.households.schemas import PlaceIn
-from backend.households.services import HouseholdIn, scoped_household, where_household
+from backend.households.services import scoped_household, where_household
 from backend.households.tables import Household, PlacementFlag
 from backend.lib.db import write_transaction
 from backend.lib.errors import InvalidInput
@@ -21,10 +21,7 @@ from backend.tasks.rehome import rehome_open_tasks
 async def place_household(principal: Principal, household_id: UUID, data: PlaceIn) -> str:
     """Returns the grid code. Supervisors place into their own street's grids; admins anywhere."""
     row = await scoped_household(principal, household_id, "household.place")
-    draft = HouseholdIn(
-        code="PLACE", head_name="-", address="--", grid_code=data.grid_code, lon=data.lon, lat=data.lat, crs=data.crs
-    )
-    place = await where_household(draft)
+    place = await where_household(data)
     if place is None or place.grid_code is None:
         raise InvalidInput("That place is in no grid", "该位置不在任何网格内", code="household.place_outside_grids")
     if principal.role == Role.supervisor and place.street_id != principal.street_id:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import numpy as np
@@ -236,8 +236,21 @@ async def _place_for(principal: Principal, data: HouseholdIn) -> _Place:
     return place
 
 
-async def where_household(data: HouseholdIn) -> _Place | None:
-    """The grid a new household's point or grid code names; None when neither is given."""
+class _WherePlace(Protocol):
+    """What names a household's place: a grid code, a point in a datum, or both (HouseholdIn, PlaceIn)."""
+
+    @property
+    def grid_code(self) -> str | None: ...
+    @property
+    def lon(self) -> float | None: ...
+    @property
+    def lat(self) -> float | None: ...
+    @property
+    def crs(self) -> str: ...
+
+
+async def where_household(data: _WherePlace) -> _Place | None:
+    """The grid a household's point or grid code names; None when neither is given."""
     lon = lat = None
     if data.lon is not None and data.lat is not None:
         lon, lat, located = await _locate(data.lon, data.lat, data.crs)

@@ -81,15 +81,20 @@ def _sealed(data: RequestIn) -> tuple[tuple[str, str], tuple[str, str]]:
     return id_pair, phone_pair
 
 
-async def _household_for(data: RequestIn, id_index: str, actor: Actor) -> UUID:
-    """The person's household file, opened from this request when they have none yet."""
+async def _household_of_person(id_index: str) -> UUID | None:
     member = (
         await HouseholdMember.select(HouseholdMember.household)
         .where(HouseholdMember.id_number_index == id_index)
         .first()
     )
-    if member is not None:
-        return UUID(str(member["household"]))
+    return UUID(str(member["household"])) if member is not None else None
+
+
+async def _household_for(data: RequestIn, id_index: str, actor: Actor) -> UUID:
+    """The person's household file, opened from this request when they have none yet."""
+    known = await _household_of_person(id_index)
+    if known is not None:
+        return known
     location = data.location
     draft = HouseholdIn(
         code=f"RQ-{secrets.token_hex(6).upper()}",
@@ -105,14 +110,10 @@ async def _household_for(data: RequestIn, id_index: str, actor: Actor) -> UUID:
         return await register_household(draft, actor)
     except Conflict:
         # The same person asked twice at the same moment: the other request opened the file.
-        member = (
-            await HouseholdMember.select(HouseholdMember.household)
-            .where(HouseholdMember.id_number_index == id_index)
-            .first()
-        )
-        if member is None:
+        known = await _household_of_person(id_index)
+        if known is None:
             raise
-        return UUID(str(member["household"]))
+        return known
 
 
 async def _matches(household_id: UUID) -> tuple[int, list[dict[str, str]]]:
