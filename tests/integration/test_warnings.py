@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from backend.notifications.tables import Notification
+from backend.tasks.calendar import CHINA
 from backend.tasks.services import apply_covers
 from backend.tasks.tables import VisitTask
 from tests.helpers import id_number
@@ -207,7 +208,8 @@ async def test_cover_moves_open_tasks_and_restores_them(http, api_key, as_role, 
     _, person = await _household(as_role, world)
     task_id = (await _post(http, api_key, [_warning(person)])).json()["results"][0]["task_id"]
     supervisor = await as_role("supervisor_a")
-    today = datetime.now(UTC).date()
+    # The street's date, as the cover job reads it: from 16:00 UTC it is already tomorrow in China.
+    today = datetime.now(CHINA).date()
     cover = await supervisor.post(
         "/api/v1/covers",
         json={

@@ -218,7 +218,9 @@ export async function map(container) {
 
 export async function covers(container) {
   const people = await workers();
-  const today = new Date().toISOString().slice(0, 10);
+  // The phone's own date (the street's), not UTC's: before 08:00 in China UTC is still yesterday.
+  const now = new Date();
+  const today = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
   const pick = (testid) => h("select", { testid, required: true }, option("", "—"), people.map((w) => option(w.id, `${w.display_name || w.username}`)));
   const worker = pick("cover-worker");
   const substitute = pick("cover-substitute");
