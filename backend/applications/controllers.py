@@ -14,7 +14,7 @@ from backend.accounts.guards import roles
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.applications import services
-from backend.applications.schemas import ApplicationBrief, ApplicationIn, ApplicationOut
+from backend.applications.schemas import ApplicationBrief, ApplicationIn, ApplicationOut, ResidentApplicationOut
 from backend.households.services import scoped_household
 from backend.idempotency.services import check_key, once
 from backend.lib.errors import InvalidInput
@@ -78,6 +78,12 @@ class HouseholdApplicationController(Controller):
 class ApplicationController(Controller):
     path = "/api/v1/applications"
     tags = ["applications"]
+
+    @get("/mine", operation_id="listMyApplications", opt=roles(Role.resident))
+    async def mine(self, request: Request[Principal, Any, Any]) -> list[ResidentApplicationOut]:
+        """Applications made for the signed-in resident's household (by a grid worker, on its behalf),
+        newest first, each with its services' states and one plain-language sentence."""
+        return await services.resident_applications(request.user)
 
     @get(
         "/{application_id:uuid}",

@@ -8,6 +8,7 @@ from uuid import UUID
 import msgspec
 
 from backend.lib.schema import InputStruct, OutputStruct
+from backend.matching.schemas import FactMap
 
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=48)]
 Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
@@ -17,7 +18,8 @@ MAX_PHOTOS_PER_MATERIAL = 6
 
 
 class PhotoRef(InputStruct):
-    """A photo taken on a visit: its id once uploaded, or the visit and content hash while it is on its way."""
+    """A photo taken for the household: its id once uploaded (a visit photo, or a material photo taken
+    on the apply screen), or a visit's id and the content hash while a visit photo is on its way."""
 
     photo_id: UUID | None = None
     visit_id: UUID | None = None
@@ -61,6 +63,9 @@ class ApplicationIn(InputStruct):
     materials: Annotated[dict[Code, MaterialIn], msgspec.Meta(max_length=40)] = msgspec.field(default_factory=dict)
     # The rule version the phone matched with (offline it may be older than the server's).
     rule_version: int | None = None
+    # Facts the worker added on the apply screen (what the visit found): the verdicts use them, and
+    # they are recorded for the household as the worker's word, like PUT .../facts.
+    facts: FactMap = msgspec.field(default_factory=dict)
 
 
 class ServiceStatusOut(OutputStruct):
@@ -107,3 +112,18 @@ class MaterialOut(OutputStruct):
     name_en: str
     status: str  # provided | to_follow | missing
     photos: list[dict[str, Any]]
+
+
+class ResidentApplicationOut(OutputStruct):
+    """An application made for the resident's household, as the family sees it: its services' states and
+    one sentence; the household named only by its head's masked name."""
+
+    id: UUID
+    created_at: datetime
+    on_behalf: bool
+    household_name_masked: str
+    services: list[ServiceStatusOut]
+    total: int
+    decided: int
+    summary_zh: str
+    summary_en: str

@@ -24,6 +24,7 @@ from backend.applications.schemas import (
     ApplicationOut,
     MaterialIn,
     PhotoRef,
+    ResidentApplicationOut,
     ServiceStatusOut,
 )
 from backend.applications.status import SUBMITTED, Line, summarise
@@ -36,9 +37,10 @@ from backend.lib import pii
 from backend.lib.db import as_utc, load_json, write_transaction
 from backend.lib.errors import Conflict, InvalidInput, NotFound
 from backend.matching.catalogue import match_one
-from backend.matching.services import current_rules, known_facts
+from backend.matching.facts import checked_facts
+from backend.matching.services import current_rules, known_facts, record_facts
 from backend.outbox import services as outbox
-from backend.visits.tables import Visit, VisitPhoto
+from backend.visits.tables import MaterialPhoto, Visit, VisitPhoto
 
 log = logging.getLogger("gridaid.applications")
 
@@ -107,17 +109,7 @@ async def _check_photos(household_id: UUID, materials: dict[str, MaterialIn]) ->
             )
     photo_ids = {ref.photo_id for ref in refs if ref.photo_id}
     visit_ids = {ref.visit_id for ref in refs if ref.visit_id}
-    found_photos = {
-        row["id"]
-        for row in (
-            await VisitPhoto.select(VisitPhoto.id, VisitPhoto.visit._.task._.household.as_alias("household")).where(
-                VisitPhoto.id.is_in(list(photo_ids))
-            )
-            if photo_ids
-            else []
-        )
-        if row["household"] == household_id
-    }
+    found_photos = await _household_photos(household_id, photo_ids)
     visits = {
         row["id"]: set(load_json(row["photos"]) or [])
         for row in (
@@ -136,11 +128,25 @@ async def _check_photos(household_id: UUID, materials: dict[str, MaterialIn]) ->
     ]
     if bad:
         raise InvalidInput(
-            "Some photos are not from a visit to this household",
-            "部分照片不是在该户走访时拍摄的",
+            "Some photos were not taken for this household",
+            "部分照片不是为该户拍摄的",
             code="application.photo_unknown",
             errors=[{"field": "materials", "photo": ref} for ref in bad],
         )
+
+
+async def _household_photos(household_id: UUID, photo_ids: set[UUID]) -> set[UUID]:
+    """Of these photo ids, those taken for the household: on a visit, or on the apply screen."""
+    if not photo_ids:
+        return set()
+    wanted = list(photo_ids)
+    visit_photos = await VisitPhoto.select(
+        VisitPhoto.id, VisitPhoto.visit._.task._.household.as_alias("household")
+    ).where(VisitPhoto.id.is_in(wanted))
+    material_photos = await MaterialPhoto.select(MaterialPhoto.id, MaterialPhoto.household).where(
+        MaterialPhoto.id.is_in(wanted)
+    )
+    return {row["id"] for row in [*visit_photos, *material_photos] if row["household"] == household_id}
 
 
 async def _applicant(household_id: UUID, id_number: str) -> UUID:
@@ -178,10 +184,13 @@ async def _consent(household_id: UUID, data: ApplicationIn) -> dict[str, Any]:
     if consent.member_id is not None and not await HouseholdMember.exists().where(
         HouseholdMember.id == consent.member_id, HouseholdMember.household == household_id
     ):
+        # A member of another household (a phone's stale copy, a wrong pick): say so, by field.
         raise InvalidInput(
-            "The person who consented is not a member of this household",
-            "同意人不是该户家庭成员",
-            code="application.consent_who",
+            "The member named as consenting is not a member of this household: pick one of its members, "
+            "or name the person who consented",
+            "所选同意人不是该户家庭成员，请从该户成员中选择，或填写同意人姓名",
+            code="application.consent_not_member",
+            errors=[{"field": "consent.member_id", "member_id": str(consent.member_id)}],
         )
     at = consent.at if consent.at.tzinfo else consent.at.replace(tzinfo=UTC)
     if at > datetime.now(UTC) + CONSENT_CLOCK_SKEW:
@@ -234,8 +243,11 @@ async def submit(principal: Principal, household_id: UUID, application_id: UUID,
     await _check_photos(household_id, data.materials)
     applicant = await _applicant(household_id, data.applicant_id_number)
     consent = await _consent(household_id, data)
-    verdicts = _verdicts(rules, codes, await known_facts(household_id))
+    typed = checked_facts(dict(data.facts))
+    known = {**await known_facts(household_id), **typed}
+    verdicts = _verdicts(rules, codes, {name: value for name, value in known.items() if value is not None})
 
+    created = False
     try:
         async with write_transaction():
             existing = await Application.select(Application.created_by).where(Application.id == application_id).first()
@@ -274,6 +286,7 @@ async def submit(principal: Principal, household_id: UUID, application_id: UUID,
                     "to_follow": sorted(code for code, m in data.materials.items() if m.to_follow and not m.photos),
                 },
             )
+            created = True
     except Exception:
         # Two uploads of one application at once (PostgreSQL): the loser finds the winner's row.
         taken = await Application.select(Application.created_by).where(Application.id == application_id).first()
@@ -281,6 +294,9 @@ async def submit(principal: Principal, household_id: UUID, application_id: UUID,
             raise
         if taken["created_by"] != principal.account_id:
             raise Conflict("This application id is taken", "该申请编号已被使用", code="application.exists") from None
+    if created and typed:
+        # After the application is safe: what the visit found becomes the household's recorded facts.
+        await record_facts(principal, household_id, typed)
     return await application_status(application_id)
 
 
@@ -299,6 +315,20 @@ async def linked_residents(household_id: UUID) -> list[UUID]:
     rows = await Account.select(Account.id).where(
         Account.role == Role.resident, Account.is_active.eq(True), Account.phone_index == household["phone_index"]
     )
+    return [UUID(str(row["id"])) for row in rows]
+
+
+async def linked_households(account_id: UUID) -> list[UUID]:
+    """The households a resident account belongs to: the same rule as ``linked_residents``, read the
+    other way (an active resident account whose SMS-verified phone is the household file's phone)."""
+    account = (
+        await Account.select(Account.phone_index)
+        .where(Account.id == account_id, Account.role == Role.resident, Account.is_active.eq(True))
+        .first()
+    )
+    if account is None or not account["phone_index"]:
+        return []
+    rows = await Household.select(Household.id).where(Household.phone_index == account["phone_index"])
     return [UUID(str(row["id"])) for row in rows]
 
 
@@ -436,6 +466,48 @@ async def household_applications(principal: Principal, household_id: UUID) -> li
         ApplicationBrief(
             id=status.id,
             created_at=status.created_at,
+            total=status.total,
+            decided=status.decided,
+            summary_zh=status.summary_zh,
+            summary_en=status.summary_en,
+        )
+        for status in (found[row["id"]] for row in rows)
+    ]
+
+
+async def resident_applications(principal: Principal) -> list[ResidentApplicationOut]:
+    """The applications of the resident's households, newest first, each with its one sentence.
+    Showing them is a read of the family's case: audited (when there is anything to show)."""
+    households = await linked_households(principal.account_id)
+    if not households:
+        return []
+    rows = (
+        await Application.select()
+        .where(Application.household.is_in(households))
+        .order_by(Application.created_at, ascending=False)
+        .limit(100)
+    )
+    if not rows:
+        return []
+    names = {
+        row["id"]: pii.mask_name(row["head_name"])
+        for row in await Household.select(Household.id, Household.head_name).where(Household.id.is_in(households))
+    }
+    found = await statuses(rows)
+    await record(
+        "application.list_mine",
+        actor=principal.actor,
+        object_type="account",
+        object_id=str(principal.account_id),
+        detail={"applications": [str(row["id"]) for row in rows]},
+    )
+    return [
+        ResidentApplicationOut(
+            id=status.id,
+            created_at=status.created_at,
+            on_behalf=status.on_behalf,
+            household_name_masked=names.get(status.household_id, ""),
+            services=status.services,
             total=status.total,
             decided=status.decided,
             summary_zh=status.summary_zh,

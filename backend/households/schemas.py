@@ -24,6 +24,15 @@ class MemberOut(OutputStruct):
     is_main_earner: bool
 
 
+class MemberBrief(OutputStruct):
+    """A member as the worker's phone keeps it, to say who consented: the name masked, never an ID
+    number or a phone."""
+
+    id: UUID
+    name_masked: str
+    relation: Relation
+
+
 class HouseholdSummary(OutputStruct):
     id: UUID
     code: str

@@ -13,9 +13,8 @@ from backend.accounts.guards import ALL_ROLES, roles
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.departments.tables import Service
-from backend.lib.errors import InvalidInput
 from backend.matching import services
-from backend.matching.facts import FACTS, FACTS_BY_NAME
+from backend.matching.facts import FACTS, checked_facts
 from backend.matching.schemas import (
     FactOut,
     FactsIn,
@@ -31,29 +30,6 @@ from backend.matching.schemas import (
 from backend.matching.tables import RuleVersion
 
 FIELD_ROLES = roles(Role.grid_worker, Role.supervisor, Role.admin)
-KIND_CHECKS = {
-    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool) and value >= 0,
-    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-    "boolean": lambda value: isinstance(value, bool),
-}
-
-
-def _checked(facts: dict[str, Any]) -> dict[str, Any]:
-    """Known fact names with values of the right kind; null is allowed (it means "not known")."""
-    for name, value in facts.items():
-        fact = FACTS_BY_NAME.get(name)
-        if fact is None:
-            raise InvalidInput(f"Unknown fact {name!r}.", f"未知的情况项：{name}", code="facts.unknown")
-        if value is None:
-            continue
-        valid = value in fact.options if fact.kind == "enum" else KIND_CHECKS[fact.kind](value)
-        if not valid:
-            raise InvalidInput(
-                f"{name} must be a {fact.kind}{' of ' + ', '.join(fact.options) if fact.options else ''}.",
-                f"“{fact.label_zh}”的取值不正确",
-                code="facts.invalid",
-            )
-    return facts
 
 
 class RulesController(Controller):
@@ -122,7 +98,7 @@ class HouseholdMatchingController(Controller):
     async def record_facts(
         self, request: Request[Principal, Any, Any], household_id: FromPath[UUID], data: JSONBody[FactsIn]
     ) -> FactsOut:
-        await services.record_facts(request.user, household_id, _checked(dict(data.facts)))
+        await services.record_facts(request.user, household_id, checked_facts(dict(data.facts)))
         return FactsOut(facts=await services.known_facts(household_id))
 
     @post("/match", operation_id="matchHousehold", status_code=HTTP_200_OK)
@@ -130,7 +106,9 @@ class HouseholdMatchingController(Controller):
         self, request: Request[Principal, Any, Any], household_id: FromPath[UUID], data: JSONBody[MatchIn]
     ) -> MatchOut:
         """Every service with its verdict and the reasons to read aloud; likely ones first."""
-        rules, facts, found = await services.match_household(request.user, household_id, _checked(dict(data.facts)))
+        rules, facts, found = await services.match_household(
+            request.user, household_id, checked_facts(dict(data.facts))
+        )
         catalogue = {
             row["code"]: row
             for row in await Service.select(

@@ -4,7 +4,9 @@ the rules and the explanation read aloud to the family."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from backend.lib.errors import InvalidInput
 
 FactKind = Literal["number", "integer", "boolean", "enum"]
 
@@ -83,3 +85,30 @@ FACTS: tuple[Fact, ...] = (
 )
 
 FACTS_BY_NAME = {fact.name: fact for fact in FACTS}
+
+
+_KIND_CHECKS = {
+    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool) and value >= 0,
+    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+    "boolean": lambda value: isinstance(value, bool),
+}
+
+
+def checked_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    """Known fact names with values of the right kind, or a clear error naming the fact; null is
+    allowed (it means "not known" and forgets a recorded value)."""
+    for name, value in facts.items():
+        fact = FACTS_BY_NAME.get(name)
+        if fact is None:
+            raise InvalidInput(f"Unknown fact {name!r}.", f"未知的情况项：{name}", code="facts.unknown")
+        if value is None:
+            continue
+        valid = value in fact.options if fact.kind == "enum" else _KIND_CHECKS[fact.kind](value)
+        if not valid:
+            raise InvalidInput(
+                f"{name} must be a {fact.kind}{' of ' + ', '.join(fact.options) if fact.options else ''}.",
+                f"“{fact.label_zh}”的取值不正确",
+                code="facts.invalid",
+                errors=[{"field": "facts", "fact": name}],
+            )
+    return facts

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.params import JSONBody, Parameter
-from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
+from litestar.params import FromPath, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from backend.accounts.guards import roles
 from backend.accounts.principal import Principal
@@ -20,8 +20,18 @@ from backend.audit.services import Actor
 from backend.idempotency.services import check_key, once
 from backend.lib.errors import InvalidInput
 from backend.lib.net import client_address, request_id
-from backend.requests import codes, services
-from backend.requests.schemas import CodeIn, RequestIn, RequestOut, SignupIn, SignupOut, StaffRequestOut, StatusOut
+from backend.requests import codes, photos, services
+from backend.requests.schemas import (
+    CodeIn,
+    RequestIn,
+    RequestOut,
+    RequestPhotoOut,
+    SignupIn,
+    SignupOut,
+    StaffRequestOut,
+    StatusOut,
+    SubmittedOut,
+)
 from backend.settings import get_settings
 
 
@@ -65,12 +75,22 @@ async def _submit(
         return HTTP_201_CREATED, msgspec.json.encode(out)
 
     answer = await once(scope, key, body, run)
+    # The upload token joins the answer here, not in the stored one: it is recomputed, never kept.
+    stored = msgspec.json.decode(answer.body, type=RequestOut)
+    out = SubmittedOut(**msgspec.structs.asdict(stored), upload_token=photos.upload_token(request_uuid))
     return Response(
-        answer.body,
+        msgspec.json.encode(out),
         status_code=answer.status_code,
         media_type="application/json",
         headers={"Idempotent-Replayed": "true"} if answer.replayed else {},
     )
+
+
+async def _put_photo(
+    request: Request[Any, Any, Any], sender: photos.Sender, request_id: UUID, sha256: str
+) -> Response[RequestPhotoOut]:
+    created, photo = await photos.upload(sender, request_id, sha256, await request.body())
+    return Response(photo, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
 class ResidentController(Controller):
@@ -117,7 +137,8 @@ class RequestController(Controller):
 
     @post("/", operation_id="submitRequest", opt=roles(Role.resident), status_code=HTTP_201_CREATED)
     async def submit(self, request: Request[Principal, Any, Any]) -> Response[bytes]:
-        """A signed-in resident asks for help. ``Idempotency-Key`` (a UUID) required: retries are safe."""
+        """A signed-in resident asks for help. ``Idempotency-Key`` (a UUID) required: retries are safe.
+        The answer's ``upload_token`` is for adding photos (see ``uploadGuestRequestPhoto``)."""
         me = request.user
         return await _submit(request, me.account_id, me.actor, f"account:{me.account_id}")
 
@@ -129,7 +150,8 @@ class RequestController(Controller):
         status_code=HTTP_201_CREATED,
     )
     async def submit_guest(self, request: Request[Any, Any, Any]) -> Response[bytes]:
-        """Asking without an account: the answer carries a tracking code to follow the request."""
+        """Asking without an account: the answer carries a tracking code to follow the request, and an
+        ``upload_token`` (shown only here) for sending its photos."""
         return await _submit(request, None, _guest(request), "guest")
 
     @get("/mine", operation_id="listMyRequests", opt=roles(Role.resident))
@@ -154,3 +176,57 @@ class RequestController(Controller):
     ) -> list[StaffRequestOut]:
         """Residents' requests in the caller's area, personal data masked, with the services matched."""
         return await services.staff_list(request.user, limit=limit, offset=offset)
+
+    @put(
+        "/{request_id:uuid}/photos/{sha256:str}",
+        operation_id="uploadRequestPhoto",
+        opt=roles(Role.resident),
+        status_code=HTTP_200_OK,
+    )
+    async def upload_photo(
+        self, request: Request[Principal, Any, Any], request_id: FromPath[UUID], sha256: FromPath[str]
+    ) -> Response[RequestPhotoOut]:
+        """A photo of the signed-in resident's own request: the whole (phone-compressed) JPEG, PNG or WebP
+        as the body, named by its sha256. 201 when stored, 200 for one already held, 422 for bad bytes."""
+        return await _put_photo(request, photos.Sender.resident(request.user), request_id, sha256)
+
+    @put(
+        "/{request_id:uuid}/guest-photos/{sha256:str}",
+        operation_id="uploadGuestRequestPhoto",
+        opt=PUBLIC,
+        middleware=[public_rate_limit.middleware],
+        status_code=HTTP_200_OK,
+    )
+    async def upload_guest_photo(
+        self, request: Request[Any, Any, Any], request_id: FromPath[UUID], sha256: FromPath[str]
+    ) -> Response[RequestPhotoOut]:
+        """The same without an account: header ``Upload-Token`` = the ``upload_token`` of the submission's answer."""
+        sender = photos.Sender(actor=_guest(request), token=request.headers.get("upload-token") or None)
+        return await _put_photo(request, sender, request_id, sha256)
+
+    @get(
+        "/{request_id:uuid}/photos/{request_photo_id:uuid}",
+        operation_id="getRequestPhoto",
+        opt=roles(Role.resident, Role.grid_worker, Role.supervisor, Role.admin),
+        media_type="image/jpeg",
+    )
+    async def photo(
+        self, request: Request[Principal, Any, Any], request_id: FromPath[UUID], request_photo_id: FromPath[UUID]
+    ) -> Response[bytes]:
+        """A request's photo (JPEG, no metadata) for the resident who sent it and the staff of their
+        household; every read audited."""
+        data = await photos.read(request.user, request_id, request_photo_id, thumbnail=False)
+        return Response(data, media_type="image/jpeg")
+
+    @get(
+        "/{request_id:uuid}/photos/{request_photo_id:uuid}/thumbnail",
+        operation_id="getRequestPhotoThumbnail",
+        opt=roles(Role.resident, Role.grid_worker, Role.supervisor, Role.admin),
+        media_type="image/jpeg",
+    )
+    async def thumbnail(
+        self, request: Request[Principal, Any, Any], request_id: FromPath[UUID], request_photo_id: FromPath[UUID]
+    ) -> Response[bytes]:
+        """The photo's thumbnail (longest side 320 px)."""
+        data = await photos.read(request.user, request_id, request_photo_id, thumbnail=True)
+        return Response(data, media_type="image/jpeg")

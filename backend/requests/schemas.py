@@ -57,8 +57,26 @@ class StatusOut(OutputStruct):
     created_at: datetime
 
 
+class RequestPhotoOut(OutputStruct):
+    """A photo sent with a request; its bytes come from ``GET /api/v1/requests/{id}/photos/{photo_id}``."""
+
+    id: UUID
+    sha256: str
+    width: int
+    height: int
+    created_at: datetime
+
+
 class RequestOut(StatusOut):
     id: UUID
+    photos: list[RequestPhotoOut]
+
+
+class SubmittedOut(RequestOut):
+    """The answer to a submission. ``upload_token`` lets this phone (and only whoever got this answer)
+    add photos to the request without an account; it is shown here and nowhere else."""
+
+    upload_token: str
 
 
 class MatchSummary(OutputStruct):
@@ -88,3 +106,4 @@ class StaffRequestOut(OutputStruct):
     matches: list[MatchSummary]
     rule_version: int | None
     created_at: datetime
+    photos: list[RequestPhotoOut]

@@ -27,7 +27,15 @@ from backend.lib.errors import Conflict, InvalidInput, NotFound
 from backend.matching.catalogue import match
 from backend.matching.engine import Verdict
 from backend.matching.services import current_rules, known_facts
-from backend.requests.schemas import MatchSummary, RequestIn, RequestOut, StaffRequestOut, StatusOut
+from backend.requests.photos import photos_of
+from backend.requests.schemas import (
+    MatchSummary,
+    RequestIn,
+    RequestOut,
+    RequestPhotoOut,
+    StaffRequestOut,
+    StatusOut,
+)
 from backend.requests.status import plain_status
 from backend.requests.tables import HelpRequest, LocationSource, RequestOutcome
 from backend.tasks.tables import OPEN_STATES, VisitTask
@@ -254,6 +262,7 @@ async def _out(request_id: UUID) -> RequestOut:
         status_zh=zh,
         status_en=en,
         created_at=row["created_at"],
+        photos=(await photos_of([row["id"]])).get(row["id"], []),
     )
 
 
@@ -278,7 +287,9 @@ async def track(tracking_code: str, phone_last4: str) -> StatusOut:
     )
 
 
-def staff_view(row: dict[str, Any], task: dict[str, Any] | None) -> StaffRequestOut:
+def staff_view(
+    row: dict[str, Any], task: dict[str, Any] | None, photos: list[RequestPhotoOut] | None = None
+) -> StaffRequestOut:
     stage, _, _ = _status(row, task)
     return StaffRequestOut(
         id=row["id"],
@@ -300,6 +311,7 @@ def staff_view(row: dict[str, Any], task: dict[str, Any] | None) -> StaffRequest
         matches=[MatchSummary(**item) for item in _decoded(row["matches"])],
         rule_version=row["rule_version"],
         created_at=row["created_at"],
+        photos=photos or [],
     )
 
 
@@ -323,4 +335,5 @@ async def staff_list(principal: Principal, *, limit: int, offset: int) -> list[S
             VisitTask.id.is_in([row["task"] for row in rows if row["task"]] or [UUID(int=0)])
         )
     }
-    return [staff_view(row, tasks.get(row["task"])) for row in rows]
+    photos = await photos_of([row["id"] for row in rows])
+    return [staff_view(row, tasks.get(row["task"]), photos.get(row["id"])) for row in rows]

@@ -59,3 +59,18 @@ class PhoneCode(Table, tablename="phone_code"):
     attempts = Integer(default=0)
     used_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class RequestPhoto(Table, tablename="request_photo"):
+    """A photo a resident sent with their request, kept like a visit photo: re-encoded, no metadata."""
+
+    id = UUID(primary_key=True)
+    request = ForeignKey(HelpRequest, on_delete=OnDelete.cascade, index=True)
+    sha256 = Varchar(length=64)  # of the bytes the phone sent
+    dedupe_key = Varchar(length=110, unique=True)  # request id + sha256: the same photo twice is one photo
+    storage_key = Varchar(length=128)
+    thumbnail_key = Varchar(length=128)
+    width = Integer()
+    height = Integer()
+    bytes = Integer()
+    created_at = Timestamptz(default=TimestamptzNow())

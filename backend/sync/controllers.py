@@ -1,8 +1,8 @@
 """Delta sync for phones: what changed for this account since the device's cursor.
 
 Every phone calls this on each start and every few minutes, 13,000 of them in the morning rush, so
-the common answers take few round trips: a worker's full snapshot is four queries (the caller; the
-inbox with the head; tasks with their households; the map), and "nothing changed" is two (the
+the common answers take few round trips: a worker's full snapshot is five queries (the caller; the
+inbox with the head; tasks with their households; their members; the map), and "nothing changed" is two (the
 caller; the changes with the head).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from typing import Annotated, Any
+from uuid import UUID
 
 import msgspec
 import shapely
@@ -22,22 +23,35 @@ from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.grids.controllers import grids_of
 from backend.grids.schemas import GridCollection, GridFeatureOut, GridProperties
+from backend.households.schemas import MemberBrief
+from backend.households.tables import Relation
+from backend.lib import pii
 from backend.lib.db import is_sqlite
 from backend.notifications.schemas import NotificationOut, notification_out
 from backend.notifications.tables import Notification
 from backend.sync.services import Reader, reader
 from backend.tasks.queries import OPEN_TASKS_WITH_HOUSEHOLDS_SQL, TASK_COLUMNS, joined_tasks_out, tasks_out
-from backend.tasks.schemas import TaskOut
+from backend.tasks.schemas import TaskHousehold, TaskOut
 from backend.tasks.tables import VisitTask
 
 PAGE = 1000  # also in _CHANGES_SQL
+
+
+class SyncHousehold(TaskHousehold):
+    # Who lives there, masked (no ID number, no phone): on an application made offline the worker
+    # names the member who consented by id.
+    members: list[MemberBrief] = msgspec.field(default_factory=list)
+
+
+class SyncTask(TaskOut):
+    household: SyncHousehold
 
 
 class SyncOut(msgspec.Struct):
     cursor: int
     full: bool
     more: bool
-    tasks: list[TaskOut]
+    tasks: list[SyncTask]
     removed_tasks: list[str]
     notifications: list[NotificationOut]
     # Set when the caller's grids (or the layer) changed since the cursor, and on a full snapshot:
@@ -73,7 +87,7 @@ class SyncController(Controller):
     @get("/", operation_id="sync")
     async def sync(self, request: Request[Principal, Any, Any], cursor: Annotated[int, Parameter(ge=0)] = 0) -> SyncOut:
         """``cursor=0`` (a new device) gets a full snapshot: the open tasks assigned to the caller, their
-        households masked, the latest notifications. Later calls get only what changed, in order."""
+        households and members masked, the latest notifications. Later calls get only what changed, in order."""
         me = request.user.account_id
         if cursor == 0:
             return await _snapshot(request.user, None)
@@ -108,7 +122,7 @@ class SyncController(Controller):
             cursor=changes[-1]["id"],
             full=False,
             more=len(changes) == PAGE,
-            tasks=await tasks_out(visible),
+            tasks=await _with_members(await tasks_out(visible)),
             removed_tasks=removed,
             notifications=[notification_out(n) for n in notes],
             grids_changed=grids_changed,
@@ -180,6 +194,49 @@ def _geojson(wkb: bytes) -> msgspec.Raw:
     return text
 
 
+# The members of the tasks' households, in one query; the head first, then by name.
+_MEMBERS_SQL = """
+SELECT id, household, name, relation FROM household_member
+WHERE household IN (SELECT value FROM json_each({}))
+ORDER BY household, name
+"""
+_MEMBERS_PG = _MEMBERS_SQL.replace("IN (SELECT value FROM json_each({}))", "= ANY({}::uuid[])")
+
+
+async def _with_members(tasks: list[TaskOut], db: Reader | None = None) -> list[SyncTask]:
+    if not tasks:
+        return []
+    if db is None:
+        async with reader() as own:
+            return await _with_members(tasks, own)
+    households = sorted({task.household.id for task in tasks})
+    postgres = not is_sqlite()
+    wanted: Any = households if postgres else msgspec.json.encode([str(h) for h in households]).decode()
+    members: dict[str, list[MemberBrief]] = {}
+    for row in await db.fetch(_MEMBERS_PG if postgres else _MEMBERS_SQL, wanted):
+        members.setdefault(str(row["household"]), []).append(
+            MemberBrief(
+                id=row["id"] if isinstance(row["id"], UUID) else UUID(str(row["id"])),
+                name_masked=pii.mask_name(row["name"]),
+                relation=Relation(row["relation"]),
+            )
+        )
+    for listed in members.values():
+        listed.sort(key=lambda member: member.relation != Relation.head)  # stable: by name otherwise
+    return [
+        SyncTask(
+            **{name: getattr(task, name) for name in _TASK_FIELDS},
+            household=SyncHousehold(
+                **msgspec.structs.asdict(task.household), members=members.get(str(task.household.id), [])
+            ),
+        )
+        for task in tasks
+    ]
+
+
+_TASK_FIELDS = tuple(name for name in TaskOut.__struct_fields__ if name != "household")
+
+
 def _mine(principal: Principal, row: dict[str, Any]) -> bool:
     return principal.role != Role.grid_worker or row["assignee"] == principal.account_id
 
@@ -193,9 +250,10 @@ async def _snapshot(principal: Principal, head: int | None) -> SyncOut:
         if head is None:
             rows = notes or await db.fetch(_HEAD_SQL, principal.account_id)
             head = rows[0]["head"] or 0
-        tasks: list[TaskOut] = []
+        tasks: list[SyncTask] = []
         if principal.role == Role.grid_worker:
-            tasks = joined_tasks_out(await db.fetch(OPEN_TASKS_WITH_HOUSEHOLDS_SQL, principal.account_id))
+            rows = await db.fetch(OPEN_TASKS_WITH_HOUSEHOLDS_SQL, principal.account_id)
+            tasks = await _with_members(joined_tasks_out(rows), db)
         grids = await _grids(principal, db)
     return SyncOut(
         cursor=head,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +45,22 @@ class TaskVisitController(Controller):
             headers={"Idempotent-Replayed": "true"} if recorded.replayed else {},
         )
 
+    @put(
+        "/{task_id:uuid}/photos/{sha256:str}",
+        operation_id="uploadMaterialPhotoChunk",
+        opt=roles(Role.grid_worker),
+        status_code=HTTP_200_OK,
+    )
+    async def material_photo(
+        self, request: Request[Principal, Any, Any], task_id: FromPath[UUID], sha256: FromPath[str]
+    ) -> Response[Any]:
+        """A document photographed on the apply screen (the ID card, the signed authorisation), for the
+        task's household, not tied to a visit: uploaded like a visit photo (same headers and answers),
+        then named in an application by the ``photo_id`` of the completing answer. The same bytes
+        sent again for the task are the same photo."""
+        sha = _sha256(sha256)
+        return await _upload(request, lambda chunk: services.put_material_chunk(request.user, task_id, sha, chunk))
+
 
 def _sha256(value: str) -> str:
     if not SHA256.fullmatch(value):
@@ -56,6 +73,41 @@ def _sha256(value: str) -> str:
 def _int_header(request: Request[Any, Any, Any], name: str) -> int | None:
     value = request.headers.get(name, "")
     return int(value) if value.isdigit() and len(value) <= 12 else None
+
+
+async def _upload(
+    request: Request[Principal, Any, Any],
+    put_chunk: Callable[[services.Chunk], Awaitable[tuple[bool, UploadStatus]]],
+) -> Response[Any]:
+    """One chunk of a photo, into a visit or a task's material photos: the answers both share."""
+    chunk = services.Chunk(
+        offset=_int_header(request, "upload-offset"),
+        length=_int_header(request, "upload-length"),
+        data=await request.body(),
+        media_type=request.headers.get("content-type", "").split(";")[0].strip().lower(),
+    )
+    try:
+        created, status = await put_chunk(chunk)
+    except services.OffsetMismatch as exc:
+        problem = problem_response(
+            request,
+            status=HTTP_409_CONFLICT,
+            code="photo.offset_mismatch",
+            message_zh="上传位置不一致，请从服务器已收到的位置继续",
+            message_en="Upload-Offset differs from what the server holds; resume from received",
+        ).content
+        assert isinstance(problem, Problem)
+        return Response(
+            OffsetProblem(**msgspec.structs.asdict(problem), received=exc.received),
+            status_code=HTTP_409_CONFLICT,
+            media_type=PROBLEM_MEDIA_TYPE,
+            headers={"Upload-Offset": str(exc.received)},
+        )
+    return Response(
+        status,
+        status_code=HTTP_201_CREATED if created else HTTP_200_OK,
+        headers={"Upload-Offset": str(status.received)},
+    )
 
 
 class VisitController(Controller):
@@ -81,35 +133,7 @@ class VisitController(Controller):
         200 while incomplete, 201 when this chunk completed an accepted photo, 200 ``complete`` for one
         already held, 409 ``photo.offset_mismatch`` with ``received`` to resume from, 422 for a bad photo."""
         sha = _sha256(sha256)
-        body = await request.body()
-        chunk = services.Chunk(
-            offset=_int_header(request, "upload-offset"),
-            length=_int_header(request, "upload-length"),
-            data=body,
-            media_type=request.headers.get("content-type", "").split(";")[0].strip().lower(),
-        )
-        try:
-            created, status = await services.put_chunk(request.user, visit_id, sha, chunk)
-        except services.OffsetMismatch as exc:
-            problem = problem_response(
-                request,
-                status=HTTP_409_CONFLICT,
-                code="photo.offset_mismatch",
-                message_zh="上传位置不一致，请从服务器已收到的位置继续",
-                message_en="Upload-Offset differs from what the server holds; resume from received",
-            ).content
-            assert isinstance(problem, Problem)
-            return Response(
-                OffsetProblem(**msgspec.structs.asdict(problem), received=exc.received),
-                status_code=HTTP_409_CONFLICT,
-                media_type=PROBLEM_MEDIA_TYPE,
-                headers={"Upload-Offset": str(exc.received)},
-            )
-        return Response(
-            status,
-            status_code=HTTP_201_CREATED if created else HTTP_200_OK,
-            headers={"Upload-Offset": str(status.received)},
-        )
+        return await _upload(request, lambda chunk: services.put_chunk(request.user, visit_id, sha, chunk))
 
     @get(
         "/{visit_id:uuid}/photos/{sha256:str}/status",

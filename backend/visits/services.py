@@ -9,7 +9,9 @@ insert, so it happens exactly when the row is created.
 Photos arrive by content hash, in chunks appended at an offset (tus-like): the server holds the
 bytes received so far on disk under ``incoming/`` and a client resumes from there, even after a
 restart. When the last byte arrives the whole file is checked (sha256, magic bytes, pixel limit
-before decoding), re-encoded without metadata and stored with a thumbnail.
+before decoding), re-encoded without metadata and stored with a thumbnail. A photo belongs to a
+visit (listed in it), or is a material photo taken on the apply screen for a task's household
+(the ID card, the signed authorisation): the same upload, a different row.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import anyio.to_thread
@@ -45,7 +47,7 @@ from backend.tasks.tables import TaskState
 from backend.visits import images
 from backend.visits.schemas import UploadStatus, VisitIn, VisitOut, VisitPhotoOut, VisitRecorded
 from backend.visits.storage import photo_storage
-from backend.visits.tables import Visit, VisitPhoto
+from backend.visits.tables import MaterialPhoto, Visit, VisitPhoto
 
 # --- visits -----------------------------------------------------------------------------------
 
@@ -218,6 +220,22 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Slot:
+    """Where an upload lands: one of a visit's listed photos, or a material photo of a task's household."""
+
+    kind: Literal["visit", "task"]
+    owner: UUID  # the visit, or the task
+    household: UUID | None = None  # a material photo's household
+
+    @property
+    def folder(self) -> str:
+        return str(self.owner) if self.kind == "visit" else f"task-{self.owner}"
+
+    def dedupe_key(self, sha256: str) -> str:
+        return f"{self.owner}:{sha256}"
+
+
+@dataclass(frozen=True)
 class CheckedChunk:
     offset: int
     length: int
@@ -275,12 +293,19 @@ def _listed(visit: dict[str, Any], sha256: str) -> None:
         )
 
 
-async def _complete_photo(visit_id: UUID, sha256: str) -> dict[str, Any] | None:
-    return await VisitPhoto.select().where(VisitPhoto.dedupe_key == f"{visit_id}:{sha256}").first()
+async def _own_task(principal: Principal, task_id: UUID) -> Slot:
+    """Material photos are sent for a task the worker holds; the photo is kept for its household."""
+    task = await tasks.scoped_task(principal, task_id, "photo.upload")
+    return Slot("task", task_id, household=task["household"])
 
 
-def _incoming(visit_id: UUID, sha256: str) -> tuple[Path, Path]:
-    folder = get_settings().storage.incoming_dir / str(visit_id)
+async def _complete_photo(slot: Slot, sha256: str) -> dict[str, Any] | None:
+    table = VisitPhoto if slot.kind == "visit" else MaterialPhoto
+    return await table.select().where(table.dedupe_key == slot.dedupe_key(sha256)).first()
+
+
+def _incoming(slot: Slot, sha256: str) -> tuple[Path, Path]:
+    folder = get_settings().storage.incoming_dir / slot.folder
     return folder / f"{sha256}.part", folder / f"{sha256}.length"
 
 
@@ -294,10 +319,11 @@ def _received(part: Path) -> int:
 async def upload_status(principal: Principal, visit_id: UUID, sha256: str) -> UploadStatus:
     visit = await _own_visit(principal, visit_id, "photo.status")
     _listed(visit, sha256)
-    done = await _complete_photo(visit_id, sha256)
+    slot = Slot("visit", visit_id)
+    done = await _complete_photo(slot, sha256)
     if done is not None:
         return UploadStatus(received=done["bytes"], complete=True, photo_id=done["id"])
-    part, _ = _incoming(visit_id, sha256)
+    part, _ = _incoming(slot, sha256)
     return UploadStatus(received=_received(part), complete=False)
 
 
@@ -341,26 +367,38 @@ def _append(fd: int, length_file: Path, chunk: CheckedChunk) -> int:
     return received + len(chunk.data)
 
 
-def _discard(visit_id: UUID, sha256: str) -> None:
-    for path in _incoming(visit_id, sha256):
+def _discard(slot: Slot, sha256: str) -> None:
+    for path in _incoming(slot, sha256):
         path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
-        _incoming(visit_id, sha256)[0].parent.rmdir()  # only if empty
+        _incoming(slot, sha256)[0].parent.rmdir()  # only if empty
 
 
 async def put_chunk(principal: Principal, visit_id: UUID, sha256: str, chunk: Chunk) -> tuple[bool, UploadStatus]:
-    """Append one chunk; returns (created, status). ``created`` is True when this chunk finished the photo."""
+    """Append one chunk of a visit's photo; returns (created, status). ``created`` is True when this
+    chunk finished the photo."""
     visit = await _own_visit(principal, visit_id, "photo.upload")
     _listed(visit, sha256)
-    done = await _complete_photo(visit_id, sha256)
+    return await _put(principal, Slot("visit", visit_id), sha256, chunk)
+
+
+async def put_material_chunk(
+    principal: Principal, task_id: UUID, sha256: str, chunk: Chunk
+) -> tuple[bool, UploadStatus]:
+    """Append one chunk of a material photo taken for the task's household; as ``put_chunk``."""
+    return await _put(principal, await _own_task(principal, task_id), sha256, chunk)
+
+
+async def _put(principal: Principal, slot: Slot, sha256: str, chunk: Chunk) -> tuple[bool, UploadStatus]:
+    done = await _complete_photo(slot, sha256)
     if done is not None:  # "already have it": the phone may drop it from its outbox
         return False, UploadStatus(received=done["bytes"], complete=True, photo_id=done["id"])
     checked = _check_chunk(chunk)
-    part, length_file = _incoming(visit_id, sha256)
+    part, length_file = _incoming(slot, sha256)
     with _locked(part) as fd:
-        done = await _complete_photo(visit_id, sha256)
+        done = await _complete_photo(slot, sha256)
         if done is not None:  # finished by a concurrent request while this one waited
-            await anyio.to_thread.run_sync(_discard, visit_id, sha256)
+            await anyio.to_thread.run_sync(_discard, slot, sha256)
             return False, UploadStatus(received=done["bytes"], complete=True, photo_id=done["id"])
         try:
             received = await anyio.to_thread.run_sync(_append, fd, length_file, checked)
@@ -374,18 +412,18 @@ async def put_chunk(principal: Principal, visit_id: UUID, sha256: str, chunk: Ch
             return False, UploadStatus(received=received, complete=False)
         data = await anyio.to_thread.run_sync(part.read_bytes)
         try:
-            photo_id = await _finish(principal, visit_id, sha256, data)
+            photo_id = await _finish(principal, slot, sha256, data)
         except InvalidInput:
             # A wrong or bad file never becomes right by resending the same bytes: start afresh.
-            await anyio.to_thread.run_sync(_discard, visit_id, sha256)
+            await anyio.to_thread.run_sync(_discard, slot, sha256)
             raise
         # Still under the lock, so nobody appends to a file that is about to go. (A storage or
         # database failure above keeps the bytes: the next PUT of the last chunk finishes it.)
-        await anyio.to_thread.run_sync(_discard, visit_id, sha256)
+        await anyio.to_thread.run_sync(_discard, slot, sha256)
     return True, UploadStatus(received=len(data), complete=True, photo_id=photo_id)
 
 
-async def _finish(principal: Principal, visit_id: UUID, sha256: str, data: bytes) -> UUID:
+async def _finish(principal: Principal, slot: Slot, sha256: str, data: bytes) -> UUID:
     settings = get_settings().storage
     if hashlib.sha256(data).hexdigest() != sha256:
         raise InvalidInput(
@@ -404,8 +442,8 @@ async def _finish(principal: Principal, visit_id: UUID, sha256: str, data: bytes
         await record(
             "photo.upload",
             actor=principal.actor,
-            object_type="visit",
-            object_id=str(visit_id),
+            object_type=slot.kind,
+            object_id=str(slot.owner),
             outcome=Outcome.failure,
             detail={"reason": exc.code},
         )
@@ -414,28 +452,35 @@ async def _finish(principal: Principal, visit_id: UUID, sha256: str, data: bytes
     storage_key, thumbnail_key = f"photos/{sha256}.jpg", f"thumbnails/{sha256}.jpg"
     await storage.put(storage_key, photo.jpeg)
     await storage.put(thumbnail_key, photo.thumbnail)
+    stored: dict[str, Any] = {
+        "id": uuid4(),
+        "sha256": sha256,
+        "dedupe_key": slot.dedupe_key(sha256),
+        "storage_key": storage_key,
+        "thumbnail_key": thumbnail_key,
+        "width": photo.width,
+        "height": photo.height,
+        "bytes": len(data),
+    }
     async with write_transaction():
-        await VisitPhoto.insert(
-            VisitPhoto(
-                id=uuid4(),
-                visit=visit_id,
-                sha256=sha256,
-                dedupe_key=f"{visit_id}:{sha256}",
-                storage_key=storage_key,
-                thumbnail_key=thumbnail_key,
-                width=photo.width,
-                height=photo.height,
-                bytes=len(data),
+        if slot.kind == "visit":
+            await VisitPhoto.insert(VisitPhoto(**stored, visit=slot.owner)).on_conflict(
+                target=VisitPhoto.dedupe_key, action="DO NOTHING"
             )
-        ).on_conflict(target=VisitPhoto.dedupe_key, action="DO NOTHING")
-        row = await _complete_photo(visit_id, sha256)
+            where = {"visit": str(slot.owner)}
+        else:
+            await MaterialPhoto.insert(
+                MaterialPhoto(**stored, task=slot.owner, household=slot.household, worker=principal.account_id)
+            ).on_conflict(target=MaterialPhoto.dedupe_key, action="DO NOTHING")
+            where = {"task": str(slot.owner), "household": str(slot.household)}
+        row = await _complete_photo(slot, sha256)
         assert row is not None
         await record(
             "photo.upload",
             actor=principal.actor,
             object_type="photo",
             object_id=str(row["id"]),
-            detail={"visit": str(visit_id), "width": photo.width, "height": photo.height},
+            detail={**where, "width": photo.width, "height": photo.height},
         )
     return UUID(str(row["id"]))
 
@@ -454,6 +499,12 @@ async def read_photo(principal: Principal, photo_id: UUID, *, thumbnail: bool) -
             VisitPhoto.visit._.task._.household.as_alias("household"),
         )
         .where(VisitPhoto.id == photo_id)
+        .first()
+    ) or (
+        await MaterialPhoto.select(
+            MaterialPhoto.storage_key, MaterialPhoto.thumbnail_key, MaterialPhoto.sha256, MaterialPhoto.household
+        )
+        .where(MaterialPhoto.id == photo_id)
         .first()
     )
     action = "photo.read_thumbnail" if thumbnail else "photo.read"
@@ -483,7 +534,9 @@ async def _material_of_own_case(principal: Principal, photo_id: UUID, photo: dic
         DepartmentCase.department == principal.department_id,
         DepartmentCase.application._.household == photo["household"],
     )
-    wanted = {("photo_id", str(photo_id)), ("visit", f"{photo['visit']}:{photo['sha256']}")}
+    wanted = {("photo_id", str(photo_id))}
+    if photo.get("visit"):  # a visit photo may be named by its visit and hash while it uploads
+        wanted.add(("visit", f"{photo['visit']}:{photo['sha256']}"))
     for row in rows:
         for material in (load_json(row["materials"]) or {}).values():
             for ref in material.get("photos", []):

@@ -14,6 +14,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from backend.accounts.tables import Account
+from backend.households.tables import Household
 from backend.tasks.tables import VisitTask
 
 
@@ -48,6 +49,26 @@ class VisitPhoto(Table, tablename="visit_photo"):
     visit = ForeignKey(Visit, on_delete=OnDelete.cascade, index=True)
     sha256 = Varchar(length=64)  # of the bytes the phone sent
     dedupe_key = Varchar(length=110, unique=True)  # visit id + sha256
+    storage_key = Varchar(length=128)
+    thumbnail_key = Varchar(length=128)
+    width = Integer()
+    height = Integer()
+    bytes = Integer()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class MaterialPhoto(Table, tablename="material_photo"):
+    """A document photographed on the apply screen (the ID card, the signed authorisation) rather than
+    on a visit: kept for the task's household, named by an application by its id. Stored like a
+    visit photo (re-encoded, without metadata); ``dedupe_key`` (task id + sha256) makes a resent
+    photo the same row."""
+
+    id = UUID(primary_key=True)
+    task = ForeignKey(VisitTask, on_delete=OnDelete.restrict, index=True)
+    household = ForeignKey(Household, on_delete=OnDelete.cascade, index=True)
+    worker = ForeignKey(Account, on_delete=OnDelete.restrict, index=True)
+    sha256 = Varchar(length=64)  # of the bytes the phone sent
+    dedupe_key = Varchar(length=110, unique=True)
     storage_key = Varchar(length=128)
     thumbnail_key = Varchar(length=128)
     width = Integer()

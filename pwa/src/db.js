@@ -132,6 +132,24 @@ export async function applyTasks(account, { full, tasks, removed, keep }) {
   await tx.done;
 }
 
+// A household's applications as last seen online (one status sentence each), to show them offline.
+export async function keepApplications(account, householdId, items) {
+  await setMeta(`apps:${account}:${householdId}`, { at: new Date().toISOString(), items });
+}
+
+export async function keptApplications(account, householdId) {
+  return (await getMeta(`apps:${account}:${householdId}`)) || null;
+}
+
+// Facts the worker typed on the apply screen and has not yet sent with an application.
+export async function keepTypedFacts(account, householdId, facts) {
+  await setMeta(`typed:${account}:${householdId}`, facts);
+}
+
+export async function typedFacts(account, householdId) {
+  return (await getMeta(`typed:${account}:${householdId}`)) || {};
+}
+
 export async function listNotes(account) {
   const rows = await (await db()).getAllFromIndex("notes", "account", account);
   return rows.map((row) => row.note).sort((a, b) => (a.created_at < b.created_at ? 1 : -1));

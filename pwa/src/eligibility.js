@@ -112,3 +112,37 @@ export function matchAll(rules, facts) {
     })
     .sort((a, b) => order[a.verdict] - order[b.verdict] || (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
 }
+
+// --- reasons a worker can read aloud, in the server's words (backend/matching/explain.py) ---------
+const OP_WORDS = { '<': ['低于', 'below'], '<=': ['不超过', 'at most'], '>': ['高于', 'above'], '>=': ['至少', 'at least'], '==': ['为', 'is'], '!=': ['不为', 'is not'], in: ['属于', 'one of'], has: ['包含', 'includes'] };
+
+function sayValue(value, fact, zh, optionLabel) {
+  if (typeof value === 'boolean') return zh ? (value ? '是' : '否') : value ? 'yes' : 'no';
+  if (Array.isArray(value)) return value.map((v) => sayValue(v, fact, zh, optionLabel)).join(zh ? '、' : ', ');
+  // An enum's code (e.g. "marginal") is said by its label (低保边缘); a code without one stays as it is.
+  if (typeof value === 'string') return (fact && optionLabel && optionLabel(fact.name, value)) || value;
+  const unit = fact ? (zh ? fact.unit_zh : fact.unit_en) || '' : '';
+  return zh ? `${value}${unit}` : `${value} ${unit}`.trim();
+}
+
+/**
+ * One leaf of an evaluated rule as a sentence: "符合：救助类别属于低保、特困（实际：低保）".
+ * `fact`: the rules' description of the fact ({name, label_zh, label_en, unit_zh, unit_en});
+ * `zh`: Chinese or English; `optionLabel(fact, code)`: an enum option's label in that language, or null.
+ */
+export function explainLeaf(leaf, fact, { zh = true, optionLabel = null } = {}) {
+  const label = fact ? (zh ? fact.label_zh : fact.label_en) : leaf.fact;
+  let condition;
+  if ((leaf.op === '==' || leaf.op === '!=') && typeof leaf.expected === 'boolean') {
+    const positive = leaf.expected === (leaf.op === '==');
+    condition = positive ? label : zh ? `并非${label}` : `not ${label}`;
+  } else {
+    const [opZh, opEn] = OP_WORDS[leaf.op] || [leaf.op, leaf.op];
+    const expected = sayValue(leaf.expected, fact, zh, optionLabel);
+    condition = zh ? `${label}${opZh}${expected}` : `${label} ${opEn} ${expected}`;
+  }
+  if (leaf.outcome === UNKNOWN) return zh ? `尚不清楚：${condition}` : `Not known yet: ${condition}`;
+  const actual = sayValue(leaf.actual, fact, zh, optionLabel);
+  if (leaf.outcome === MET) return zh ? `符合：${condition}（实际：${actual}）` : `Meets: ${condition} (actual: ${actual})`;
+  return zh ? `不符合：${condition}（实际：${actual}）` : `Does not meet: ${condition} (actual: ${actual})`;
+}

@@ -47,7 +47,10 @@ export function newEntry({ id, account, taskId, body, photos, now }) {
 // visit's POST records that id here (`visit_ids`), and the body is made final (and then sent
 // byte-for-byte the same) on the application's first send. The flush goes oldest first, and an
 // application waits while a visit it names is not on the server yet.
-export function newApplicationEntry({ id, account, taskId, householdId, draft, services, now }) {
+// A photo taken on the apply screen travels with the application itself (`photos`, its Blob in the
+// photo store under this entry): it is uploaded to the task's material photos first, and the draft's
+// {entry_photo: sha256} becomes the server's {photo_id}.
+export function newApplicationEntry({ id, account, taskId, householdId, draft, services, photos = [], now }) {
   const after = [];
   for (const material of Object.values(draft.materials || {})) {
     for (const ref of material.photos || []) if (ref.visit_entry && !after.includes(ref.visit_entry)) after.push(ref.visit_entry);
@@ -64,7 +67,7 @@ export function newApplicationEntry({ id, account, taskId, householdId, draft, s
     draft,
     body: null,
     created_at: new Date(now).toISOString(),
-    photos: [],
+    photos: photos.map((p) => ({ sha256: p.sha256, size: p.size, received: 0, done: false, photo_id: null })),
     application_id: null,
     posted: false,
     state: "pending",
@@ -168,10 +171,16 @@ export function createOutbox({ store, request, now = () => Date.now(), onApplica
       else if (visit) return null;
       else throw Object.assign(new Error("The visit whose photos this application names was discarded"), { gone: true });
     }
+    const taken = Object.fromEntries((entry.photos || []).map((p) => [p.sha256, p.photo_id]));
     const draft = structuredClone(entry.draft);
     for (const material of Object.values(draft.materials || {})) {
       if (!material.photos) continue;
-      material.photos = material.photos.map((ref) => (ref.visit_entry ? { visit_id: ids[ref.visit_entry], sha256: ref.sha256 } : ref));
+      material.photos = material.photos.map((ref) => {
+        if (ref.visit_entry) return { visit_id: ids[ref.visit_entry], sha256: ref.sha256 };
+        if (!ref.entry_photo) return ref;
+        if (!taken[ref.entry_photo]) throw Object.assign(new Error("The server did not return an id for a photo"), { gone: true });
+        return { photo_id: taken[ref.entry_photo] };
+      });
     }
     const body = JSON.stringify(draft);
     await save(entry, { body, visit_ids: ids });
@@ -211,6 +220,12 @@ export function createOutbox({ store, request, now = () => Date.now(), onApplica
     }
   }
 
+  // A visit's photo goes to its visit; an application's own photo to its task's material photos.
+  function photoPath(entry, photo) {
+    if (entry.kind === "application") return `/api/v1/tasks/${entry.task_id}/photos/${photo.sha256}`;
+    return `/api/v1/visits/${entry.visit_id}/photos/${photo.sha256}`;
+  }
+
   async function putPhoto(entry, index) {
     const photo = entry.photos[index];
     const blob = await store.getPhoto(entry.id, photo.sha256);
@@ -218,7 +233,7 @@ export function createOutbox({ store, request, now = () => Date.now(), onApplica
       await needsAttention(entry, null, `Photo ${photo.sha256.slice(0, 12)} is missing on this phone`);
       return "attention";
     }
-    const path = `/api/v1/visits/${entry.visit_id}/photos/${photo.sha256}`;
+    const path = photoPath(entry, photo);
     let offset = Math.min(photo.received || 0, blob.size);
     let stalls = 0;
     for (;;) {
@@ -265,6 +280,12 @@ export function createOutbox({ store, request, now = () => Date.now(), onApplica
     await save(entry, { state: "sending", attempts: (entry.attempts || 0) + 1 });
     try {
       if (entry.kind === "application") {
+        // Its own photos first: the body names them by the ids the server gives them.
+        for (let i = 0; !entry.posted && i < (entry.photos || []).length; i++) {
+          if (entry.photos[i].done) continue;
+          const step = await putPhoto(entry, i);
+          if (step !== "ok") return step;
+        }
         const step = entry.posted ? "ok" : await postApplication(entry);
         if (step !== "ok") return step;
         await store.remove(entry.id);

@@ -73,7 +73,8 @@ function fakeServer() {
         server.visits.set(key, { body, answer });
         return { status: 200, json: answer };
       }
-      m = path.match(/^\/api\/v1\/visits\/([\w-]+)\/photos\/(\w+)$/);
+      // A visit's photo, or a material photo taken on the apply screen for a task: the same protocol.
+      m = path.match(/^\/api\/v1\/(?:visits|tasks)\/([\w-]+)\/photos\/(\w+)$/);
       if (method === "PUT" && m) {
         const id = `${m[1]}:${m[2]}`;
         const slot = server.photos.get(id) || { data: Buffer.alloc(0), total: Number(headers["Upload-Length"]), complete: false };
@@ -102,6 +103,10 @@ function fakeServer() {
         for (const material of Object.values(data.materials || {})) {
           for (const ref of material.photos || []) {
             if (ref.visit_id !== undefined && !visitIds.has(ref.visit_id)) {
+              return { status: 422, json: { code: "application.photo_unknown", detail: "unknown photo" } };
+            }
+            const stored = [...server.photos.entries()].some(([id, slot]) => slot.complete && `p-${id}` === ref.photo_id);
+            if (ref.photo_id !== undefined && !stored) {
               return { status: 422, json: { code: "application.photo_unknown", detail: "unknown photo" } };
             }
           }
@@ -307,18 +312,20 @@ test("a 5xx waits with growing back-off unless forced", async () => {
 
 // --- applications on the family's behalf --------------------------------------------------------
 
-async function queueApplication(store, { id = crypto.randomUUID(), account = "w1", visit = null, sha256 = null } = {}) {
+async function queueApplication(store, { id = crypto.randomUUID(), account = "w1", visit = null, sha256 = null, taken = [] } = {}) {
+  const idCard = visit ? { photos: [{ visit_entry: visit, sha256 }] } : { to_follow: true };
   const draft = {
     applicant_id_number: "110101195001011234",
     services: [{ service: "dibao", answers: {} }],
     materials: {
-      id_card: visit ? { photos: [{ visit_entry: visit, sha256 }] } : { to_follow: true },
+      // A photo taken on the apply screen is named by its hash until the server gives it an id.
+      id_card: taken.length ? { photos: taken.map((p) => ({ entry_photo: p.sha256 })) } : idCard,
       authorisation: { to_follow: true },
     },
-    consent: { method: "verbal", at: "2026-11-22T10:00:00Z", name: "刘桂兰", relation: "本人" },
+    consent: { method: "verbal", at: "2026-11-22T10:00:00Z", member_id: "m1" },
   };
-  const entry = newApplicationEntry({ id, account, taskId: "t1", householdId: "h1", draft, services: ["dibao"], now: clock++ });
-  await store.add(entry, []);
+  const entry = newApplicationEntry({ id, account, taskId: "t1", householdId: "h1", draft, services: ["dibao"], photos: taken, now: clock++ });
+  await store.add(entry, taken);
   return entry;
 }
 
@@ -420,4 +427,82 @@ test("401 on an application keeps it queued", async () => {
   const result = await box.flush("w1", { force: true });
   assert.equal(result.auth, true);
   assert.equal((await store.get(app.id)).state, "pending");
+});
+
+// --- a photo taken on the apply screen travels with the application ------------------------------
+
+test("an application's own photo is uploaded to its task first, then named by the server's photo id", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const card = photo(CHUNK_BYTES + 700, 11);
+  const app = await queueApplication(store, { taken: [card] });
+  const result = await box.flush("w1");
+  assert.equal(result.sent, 1);
+  assert.equal(store.entries.size, 0);
+  assert.deepEqual(server.calls, [`PUT /api/v1/tasks/t1/photos/${card.sha256}`, `PUT /api/v1/tasks/t1/photos/${card.sha256}`, "POST /api/v1/households/h1/applications"]);
+  const sent = JSON.parse(server.applications.get(app.id).body);
+  assert.deepEqual(sent.materials.id_card, { photos: [{ photo_id: `p-t1:${card.sha256}` }] });
+  assert.equal(sent.consent.member_id, "m1");
+});
+
+test("offline halfway through its photo: the application resumes the upload and arrives once", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const card = photo(CHUNK_BYTES * 2 + 5, 12);
+  const app = await queueApplication(store, { taken: [card] });
+  server.failNext.push(undefined, "drop-after"); // first chunk arrives; the second one's answer is lost
+  const first = await box.flush("w1", { force: true });
+  assert.equal(first.network, true);
+  const kept = await store.get(app.id);
+  assert.equal(kept.posted, false);
+  assert.equal(kept.photos[0].done, false);
+  assert.ok(await store.getPhoto(app.id, card.sha256), "the photo's bytes stay on the phone");
+  assert.equal(server.applications.size, 0);
+  await box.flush("w1", { force: true });
+  assert.equal(store.entries.size, 0);
+  assert.equal(server.applications.size, 1);
+  const slots = [...server.photos.values()];
+  assert.equal(slots.length, 1);
+  assert.equal(slots[0].data.length, card.size);
+  assert.equal(await store.getPhoto(app.id, card.sha256), null, "sent: the phone lets the bytes go");
+});
+
+test("a photo the server refuses keeps the application back, needing attention, never posted", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const card = photo(900, 13);
+  const app = await queueApplication(store, { taken: [card] });
+  server.failNext.push(422);
+  const result = await box.flush("w1", { force: true });
+  assert.equal(result.attention, 1);
+  assert.equal((await store.get(app.id)).state, "needs_attention");
+  assert.ok(!server.calls.some((c) => c.includes("/applications")));
+  await box.requeue(app.id);
+  await box.flush("w1", { force: true });
+  assert.equal(server.applications.size, 1);
+});
+
+test("an application's photo missing from the phone needs attention instead of going without it", async () => {
+  const store = memoryStore();
+  const server = fakeServer();
+  const box = createOutbox({ store, request: server.request, now });
+  const card = photo(500, 14);
+  const entry = newApplicationEntry({
+    id: crypto.randomUUID(),
+    account: "w1",
+    taskId: "t1",
+    householdId: "h1",
+    draft: { materials: { id_card: { photos: [{ entry_photo: card.sha256 }] } } },
+    services: ["dibao"],
+    photos: [card],
+    now: clock++,
+  });
+  await store.add(entry, []); // the Blob never made it into the store
+  const result = await box.flush("w1", { force: true });
+  assert.equal(result.attention, 1);
+  assert.match((await store.get(entry.id)).last_error, /missing on this phone/);
+  assert.equal(server.calls.length, 0);
 });

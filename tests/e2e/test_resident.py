@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.flows import goto_tasks, open_phone, task_item
-from tests.e2e.harness import PHONE, AppServer, app_ready
-from tests.e2e.seed import CELL, SOUTH, WEST
+from tests.e2e.flows import goto_tasks, open_phone, sign_in, task_item
+from tests.e2e.harness import PHONE, AppServer, World, app_ready, camera_jpeg, has_exif, small_jpeg
+from tests.e2e.seed import CELL, PASSWORD, SOUTH, WEST
 from tests.helpers import id_number
 
 pytestmark = pytest.mark.browser
 TRACKING = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}$")
+# Every material of the catalogue's services, all "to follow" (the family hands them in later).
+MATERIALS = ("id_card", "authorisation", "expense_receipts", "medical_bills", "unemployment_registration")
 
 
 def mobile() -> str:
@@ -159,7 +163,7 @@ def test_guest_asks_for_help_tracks_it_and_the_grid_worker_gets_the_visit(
 
 
 def test_resident_signs_up_with_a_text_code_and_sees_their_requests(
-    app_server: AppServer, phone, artifacts: Path
+    app_server: AppServer, phone, tmp_path: Path, artifacts: Path
 ) -> None:
     phone_number = mobile()
     page = phone().new_page()
@@ -183,21 +187,28 @@ def test_resident_signs_up_with_a_text_code_and_sees_their_requests(
     expect(page.get_by_test_id("nav-settings")).to_be_visible()
     expect(page.get_by_test_id("nav-tasks")).to_have_count(0)
     expect(page.get_by_test_id("my-empty")).to_be_visible()
+    # No household file has this phone: nothing applied for, and the screen says where it would show.
+    expect(page.get_by_test_id("my-applications-empty")).to_be_visible()
 
     page.get_by_test_id("my-ask").click()
     fill_request(page, name="李建华", person=id_number(), phone_number=phone_number, what="腿脚不便，需要有人帮忙买药")
     page.get_by_test_id("ask-gps").click()
     expect(page.get_by_test_id("ask-place-status")).to_have_attribute("data-source", "gps")
     page.get_by_test_id("ask-address").fill("和平路8号2单元301")
+    page.get_by_test_id("ask-photo-input").set_input_files(str(small_jpeg(tmp_path / "IMG_STAIRS.jpg")))
+    expect(page.get_by_test_id("ask-photo-thumb")).to_have_count(1, timeout=60_000)
     page.get_by_test_id("ask-submit").click()
     expect(page.get_by_test_id("ask-tracking-code")).to_have_text(TRACKING)
     code = page.get_by_test_id("ask-tracking-code").inner_text().strip()
+    expect(page.get_by_test_id("request-photo")).to_have_attribute("data-state", "sent")
 
     page.get_by_test_id("ask-to-mine").click()
     item = page.get_by_test_id("my-item")
     expect(item).to_have_count(1)
     expect(item).to_contain_text(code)
     expect(page.get_by_test_id("my-item-status")).to_contain_text("求助")
+    expect(item).to_have_attribute("data-photos", "1")  # the photo went with the account, and shows
+    expect(page.get_by_test_id("my-item-photo")).to_have_attribute("data-loaded", "true")
     fits_the_phone(page, artifacts, "resident-my")
 
     # The same status in English, from the one catalogue, once the resident switches language.
@@ -209,3 +220,185 @@ def test_resident_signs_up_with_a_text_code_and_sees_their_requests(
 
     owner = app_server.query("SELECT CAST(account AS TEXT) AS account FROM help_request WHERE tracking_code = $1", code)
     assert owner[0]["account"], owner
+    # Sent on the account's own route: the audit log names the resident, not a guest.
+    uploads = app_server.query(
+        "SELECT actor_role FROM audit_log WHERE action = 'request_photo.upload' AND actor_id = $1", owner[0]["account"]
+    )
+    assert [row["actor_role"] for row in uploads] == ["resident"], uploads
+
+
+def test_a_guest_sends_a_photo_with_the_request_and_the_grid_worker_sees_it(
+    app_server: AppServer, phone, tmp_path: Path, artifacts: Path
+) -> None:
+    worker = "worker3"
+    lon, lat = inside_grid(app_server, worker)
+    context = phone()
+    page = context.new_page()
+    page.goto("/#/ask")
+    app_ready(page)
+    fill_request(page, name="赵淑芬", person=id_number(), phone_number=mobile(), what="屋顶漏雨，墙面发霉")
+    pin_on_map(page, lon, lat)
+    # A 12-megapixel camera photo with GPS in its EXIF: the phone shrinks it before anything is sent.
+    page.get_by_test_id("ask-photo-input").set_input_files(str(camera_jpeg(tmp_path / "IMG_ROOF.jpg")))
+    thumb = page.get_by_test_id("ask-photo-thumb")
+    expect(thumb).to_have_count(1, timeout=60_000)
+    assert int(thumb.get_attribute("data-bytes") or 0) <= 300 * 1024
+    fits_the_phone(page, artifacts, "resident-ask-photo")
+
+    # The photo reaches the server but its answer is lost: the person sees it failed and sends it again.
+    answers: list[int] = []
+
+    def lose_the_first_answer(route: Any) -> None:
+        if not answers:
+            answers.append(route.fetch().status)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    context.route("**/guest-photos/**", lose_the_first_answer)
+    page.get_by_test_id("ask-submit").click()
+    code = page.get_by_test_id("ask-tracking-code")
+    expect(code).to_have_text(TRACKING)
+    panel = page.get_by_test_id("request-photo")
+    expect(panel).to_have_attribute("data-state", "failed")
+    expect(page.get_by_test_id("request-photo-status")).to_contain_text("没有上传成功")
+    fits_the_phone(page, artifacts, "resident-ask-photo-failed")
+    page.get_by_test_id("request-photo-retry").click()
+    expect(panel).to_have_attribute("data-state", "sent")
+    assert answers == [201], answers
+    rows = app_server.query(
+        "SELECT COUNT(*) AS n FROM request_photo p JOIN help_request r ON r.id = p.request WHERE r.tracking_code = $1",
+        code.inner_text().strip(),
+    )
+    assert rows[0]["n"] == 1, rows  # sent twice, kept once
+
+    # The grid worker of that grid finds the photo on the request, and it carries no EXIF.
+    staff = app_server.api(worker)
+    (seen,) = [item for item in staff.ok("GET", "/api/v1/requests") if item["tracking_code"] == code.inner_text()]
+    (photo,) = seen["photos"]
+    full = staff.request("GET", f"/api/v1/requests/{seen['id']}/photos/{photo['id']}")
+    assert full.status_code == 200 and full.headers["content-type"] == "image/jpeg"
+    assert not has_exif(full.content) and max(photo["width"], photo["height"]) <= 1600
+    audited = app_server.query(
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'request_photo.read' AND object_id = $1", photo["id"]
+    )
+    assert audited[0]["n"] == 1
+    # Another grid's worker does not see it.
+    assert (
+        app_server.api("worker4").request("GET", f"/api/v1/requests/{seen['id']}/photos/{photo['id']}").status_code
+        == 404
+    )
+
+
+def household_with_phone(world: World, worker: str, phone_number: str) -> tuple[str, str]:
+    """A household file in ``worker``'s grid whose phone is ``phone_number``: (its id, the head's ID number)."""
+    person = id_number()
+    created = world.admin.ok(
+        "POST",
+        "/api/v1/households",
+        json={
+            "code": f"E2ER{secrets.token_hex(4)}",
+            "head_name": "孙玉梅",
+            "address": "和平路20号1单元",
+            "grid_code": world.server.grid_of(worker),
+            "category": "dibao",
+            "phone": phone_number,
+            "members": [{"name": "孙玉梅", "relation": "head", "id_number": person, "is_main_earner": True}],
+        },
+    )
+    return created["id"], person
+
+
+def sign_up(page: Any, app_server: AppServer, phone_number: str, name: str) -> None:
+    page.goto("/#/signup")
+    app_ready(page)
+    page.get_by_test_id("signup-phone").fill(phone_number)
+    page.get_by_test_id("signup-send-code").click()
+    expect(page.get_by_test_id("signup-step2")).to_be_visible()
+    codes = re.findall(r"验证码 (\d{6})", app_server.log_path.read_text(errors="replace"))
+    assert codes, app_server.log_tail()
+    page.get_by_test_id("signup-code").fill(codes[-1])
+    page.get_by_test_id("signup-password").fill("Resident-2026!")
+    page.get_by_test_id("signup-name").fill(name)
+    page.get_by_test_id("signup-submit").click()
+    expect(page.get_by_test_id("nav-my")).to_be_visible()
+
+
+def test_the_family_sees_what_the_worker_applied_for_and_the_decision(
+    app_server: AppServer, world: World, phone, artifacts: Path
+) -> None:
+    worker = "worker3"
+    phone_number = mobile()
+    household, person = household_with_phone(world, worker, phone_number)
+    # The grid worker applies on the family's behalf (the phone's own flow is test_officer's).
+    application_id = str(uuid.uuid4())
+    app_server.api(worker).ok(
+        "POST",
+        f"/api/v1/households/{household}/applications",
+        headers={"idempotency-key": application_id},
+        json={
+            "applicant_id_number": person,
+            "services": [{"service": "temporary_expenditure"}],
+            "materials": {code: {"to_follow": True} for code in MATERIALS},
+            "consent": {"method": "verbal", "at": datetime.now(UTC).isoformat(), "name": "孙玉梅"},
+        },
+    )
+
+    # The family signs up with the phone on its file: "my requests" shows the application.
+    page = phone().new_page()
+    sign_up(page, app_server, phone_number, "孙玉梅")
+    item = page.locator(f'[data-testid="my-application"][data-application-id="{application_id}"]')
+    expect(item).to_be_visible()
+    expect(item).to_have_attribute("data-decided", "0")
+    expect(item.get_by_test_id("my-application-summary")).to_contain_text("临时救助")
+    expect(item).to_contain_text("孙**")
+    expect(page.get_by_test_id("my-empty")).to_be_visible()  # no requests of their own: only the application
+
+    # The civil-affairs officer approves it (routing runs in the app's worker; the inbox looks again).
+    officer = phone().new_page()
+    officer.goto("/")
+    sign_in(officer, new_officer(world, "civil_affairs"))
+    row = officer.locator(f'[data-testid="case-row"][data-application-id="{application_id}"]')
+    expect(row).to_be_visible(timeout=60_000)
+    row.get_by_test_id("case-open").click()
+    officer.get_by_test_id("case-accept").click()
+    expect(officer.get_by_test_id("case-detail")).to_have_attribute("data-state", "accepted")
+    officer.get_by_test_id("case-amount").fill("3000")
+    officer.get_by_test_id("case-period").select_option("one_off")
+    officer.get_by_test_id("case-approve").click()
+    expect(officer.get_by_test_id("case-detail")).to_have_attribute("data-state", "approved")
+
+    # The family's phone, opened again: one sentence, and each service when they ask for it.
+    page.reload()
+    app_ready(page)
+    expect(item).to_have_attribute("data-decided", "1")
+    summary = item.get_by_test_id("my-application-summary")
+    expect(summary).to_contain_text("已批准")
+    expect(summary).to_contain_text("3000 元")
+    item.get_by_test_id("my-application-open").click()
+    service = item.get_by_test_id("my-application-service")
+    expect(service).to_have_attribute("data-state", "approved")
+    expect(service).to_contain_text("3000 元（一次性）")
+    fits_the_phone(page, artifacts, "resident-my-applications")
+    assert person not in page.content() and phone_number not in page.content()
+
+    page.get_by_test_id("nav-settings").click()
+    page.get_by_test_id("settings-language").select_option("en")
+    page.get_by_test_id("nav-my").click()
+    expect(item.get_by_test_id("my-application-summary")).to_contain_text("approved, 3,000 yuan")
+
+
+def new_officer(world: World, department: str) -> str:
+    username = f"officer{secrets.token_hex(3)}"
+    world.admin.ok(
+        "POST",
+        "/api/v1/accounts",
+        json={
+            "username": username,
+            "display_name": f"{department} 科员",
+            "password": PASSWORD,
+            "role": "department_officer",
+            "department_code": department,
+        },
+    )
+    return username

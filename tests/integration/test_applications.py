@@ -10,6 +10,7 @@ import pytest
 from arq.connections import ArqRedis
 from litestar import Litestar
 
+from backend.applications.tables import Application
 from backend.audit.tables import AuditLog
 from backend.departments.tables import Service
 from backend.lib.db import load_json
@@ -262,3 +263,100 @@ async def test_a_submission_while_redis_is_down_succeeds_and_is_routed_when_it_i
     )
     assert (await routing_message(application_id))["done_at"] is not None
     assert load_json((await routing_message(application_id))["payload"]) == {"application": application_id}
+
+
+# --- who consented: a member the phone was given at sync -----------------------------------------
+
+
+async def _task_for(world: World, family_id: str) -> str:
+    row = await VisitTask.insert(
+        VisitTask(
+            household=family_id,
+            grid_code=world.grid_codes["GA1"],
+            assignee=world.account_ids["worker_a"],
+            type_codes="[]",
+            due_at=datetime(2099, 1, 1, tzinfo=UTC),
+        )
+    ).returning(VisitTask.id)
+    return str(row[0]["id"])
+
+
+async def test_the_workers_phone_gets_the_households_members_masked_at_sync(as_role, world: World) -> None:
+    admin, worker = await as_role("admin"), await as_role("worker_a")
+    family, later = await new_family(admin, world), await new_family(admin, world)
+    task_id, later_id = await _task_for(world, family.id), await _task_for(world, later.id)
+    await _accept(worker, task_id)  # so the account has a sync history, and a cursor to come back with
+
+    snapshot = await worker.get("/api/v1/sync?cursor=0")
+    assert snapshot.status_code == 200, snapshot.text
+    task = next(item for item in snapshot.json()["tasks"] if item["id"] == task_id)
+    members = task["household"]["members"]
+    assert members == [
+        {"id": family.head_member, "name_masked": "王**", "relation": "head"},
+        {"id": family.spouse_member, "name_masked": "李**", "relation": "spouse"},
+    ]
+    # Nothing that identifies a person outright: no full names, ID numbers or phones anywhere in it.
+    for secret in ("王秀英", "李建国", family.head_id_number, family.phone):
+        assert secret not in snapshot.text
+
+    # A task that changes later brings the members along in the delta too.
+    await _accept(worker, later_id)
+    delta = (await worker.get(f"/api/v1/sync?cursor={snapshot.json()['cursor']}")).json()
+    assert delta["full"] is False
+    changed = next(item for item in delta["tasks"] if item["id"] == later_id)
+    assert [member["id"] for member in changed["household"]["members"]] == [later.head_member, later.spouse_member]
+
+
+async def _accept(worker: Any, task_id: str) -> None:
+    accepted = await worker.post(f"/api/v1/tasks/{task_id}/accept", headers={"idempotency-key": str(uuid.uuid4())})
+    assert accepted.status_code in (200, 201, 204), accepted.text
+
+
+async def test_consent_by_a_member_is_recorded_by_member_id(as_role, world: World) -> None:
+    admin, worker = await as_role("admin"), await as_role("worker_a")
+    family = await new_family(admin, world)
+    body = submission(family)
+    body["consent"] = {"member_id": family.spouse_member, "method": "verbal", "at": datetime.now(UTC).isoformat()}
+    response = await submit(worker, family, body)
+    assert response.status_code == 201, response.text
+    row = await Application.select(Application.consent).where(Application.id == response.json()["id"]).first()
+    assert row is not None
+    consent = load_json(row["consent"])
+    assert consent["member_id"] == family.spouse_member and consent["method"] == "verbal"
+    assert consent["name"] is None
+
+
+async def test_consent_by_a_member_of_another_household_is_refused_by_name(as_role, world: World) -> None:
+    admin, worker = await as_role("admin"), await as_role("worker_a")
+    family, neighbours = await new_family(admin, world), await new_family(admin, world)
+    body = submission(family)
+    body["consent"]["member_id"] = neighbours.head_member
+    response = await submit(worker, family, body)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "application.consent_not_member"
+    assert problem["errors"] == [{"field": "consent.member_id", "member_id": neighbours.head_member}]
+    assert "同意人不是该户家庭成员" in problem["detail_zh"] and "not a member of this household" in problem["detail_en"]
+    assert await applications_of(family) == 0
+
+
+async def test_facts_typed_on_the_apply_screen_travel_with_the_application_and_are_recorded(
+    as_role, world: World
+) -> None:
+    admin, worker = await as_role("admin"), await as_role("worker_a")
+    family = await new_family(admin, world)
+    wrong = await submit(worker, family, submission(family, facts={"unemployed_members": "two"}))
+    assert wrong.status_code == 422 and wrong.json()["code"] == "facts.invalid"
+    assert await applications_of(family) == 0
+
+    body = submission(family, facts={"unemployed_members": 1, "union_member_employee": False})
+    response = await submit(worker, family, body)
+    assert response.status_code == 201, response.text
+    facts = (await worker.get(f"/api/v1/households/{family.id}/facts")).json()["facts"]
+    assert facts["unemployed_members"] == 1 and facts["union_member_employee"] is False
+    row = await Application.select(Application.verdicts).where(Application.id == response.json()["id"]).first()
+    assert row is not None
+    # The verdicts were reached with those facts, as the phone's matching was.
+    matched = (await worker.post(f"/api/v1/households/{family.id}/match", json={"facts": {}})).json()["matches"]
+    expected = {item["service"]: item["verdict"] for item in matched}
+    assert load_json(row["verdicts"]) == {code: expected[code] for code in SERVICES}

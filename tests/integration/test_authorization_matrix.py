@@ -96,6 +96,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/visits"): Rule(HOUSEHOLD_STAFF),
     ("PUT", "/api/v1/visits/{visit_id:uuid}/photos/{sha256:str}"): Rule(WORKER, scoped=True),
     ("GET", "/api/v1/visits/{visit_id:uuid}/photos/{sha256:str}/status"): Rule(WORKER, scoped=True),
+    # A material photo (ID card, authorisation) taken on the apply screen, for the task's household.
+    ("PUT", "/api/v1/tasks/{task_id:uuid}/photos/{sha256:str}"): Rule(WORKER, scoped=True),
     # Officers: only photos handed in as material of their department's case (the officer's "own").
     ("GET", "/api/v1/photos/{photo_id:uuid}"): Rule(HOUSEHOLD_STAFF | {"officer"}, scoped=True),
     ("GET", "/api/v1/photos/{photo_id:uuid}/thumbnail"): Rule(HOUSEHOLD_STAFF | {"officer"}, scoped=True),
@@ -117,6 +119,16 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/requests"): Rule(RESIDENT),
     ("GET", "/api/v1/requests/mine"): Rule(RESIDENT),
     ("GET", "/api/v1/requests"): Rule(HOUSEHOLD_STAFF),
+    # A request's photos (side A: a guest's request in GA1; side B: the world resident's own, in GB1).
+    ("PUT", "/api/v1/requests/{request_id:uuid}/photos/{sha256:str}"): Rule(RESIDENT, scoped=True),
+    ("PUT", "/api/v1/requests/{request_id:uuid}/guest-photos/{sha256:str}"): Rule(PUBLIC),  # upload token
+    ("GET", "/api/v1/requests/{request_id:uuid}/photos/{request_photo_id:uuid}"): Rule(
+        HOUSEHOLD_STAFF | RESIDENT, scoped=True
+    ),
+    ("GET", "/api/v1/requests/{request_id:uuid}/photos/{request_photo_id:uuid}/thumbnail"): Rule(
+        HOUSEHOLD_STAFF | RESIDENT, scoped=True
+    ),
+    ("GET", "/api/v1/applications/mine"): Rule(RESIDENT),
     # Applications, department cases and dead letters (issue 6, sections 3, 5–7).
     ("POST", "/api/v1/households/{household_id:uuid}/applications"): Rule(WORKER, scoped=True),
     ("GET", "/api/v1/households/{household_id:uuid}/applications"): Rule(HOUSEHOLD_STAFF, scoped=True),
@@ -195,6 +207,8 @@ class Objects:
             )
             .replace("{application_id:uuid}", self.field.get("application_" + self.side(role, own), ""))
             .replace("{case_id:uuid}", self.field.get("case_" + self.side(role, own), ""))
+            .replace("{request_id:uuid}", self.field.get("request_" + self.side(role, own), ""))
+            .replace("{request_photo_id:uuid}", self.field.get("request_photo_" + self.side(role, own), ""))
         )
 
     def side(self, role: str, own: bool) -> str:
@@ -427,6 +441,39 @@ async def _visited_photo(device: Api, world: World, household_id: str, grid: str
     return str(done.json()["photo_id"])
 
 
+@pytest.fixture(scope="module")
+async def request_objects(http, world: World) -> dict[str, str]:
+    """A resident's request with one photo on each side. A: a guest's, in GA1 (worker_a, street A).
+    B: the world resident's own, in GB1 (worker_b, street B)."""
+    import uuid
+
+    from tests.integration.field import phone_photo, sha256
+    from tests.integration.test_requests import _inside, _request
+
+    objects = {}
+    for side, grid in (("A", "GA1"), ("B", "GB1")):
+        device = Api(http)
+        if side == "B":
+            assert (await device.login(world.usernames["resident"])).status_code == 200
+        lon, lat = await _inside(world.grid_codes[grid])
+        sent = await device.post(
+            "/api/v1/requests" if side == "B" else "/api/v1/requests/guest",
+            json=_request(location={"source": "pin", "lon": lon, "lat": lat}),
+            headers={"idempotency-key": str(uuid.uuid4())},
+        )
+        assert sent.status_code == 201, sent.text
+        photo = phone_photo()
+        put = await device.request(
+            "PUT",
+            f"/api/v1/requests/{sent.json()['id']}/guest-photos/{sha256(photo)}",
+            content=photo,
+            headers={"upload-token": sent.json()["upload_token"]},
+        )
+        assert put.status_code == 201, put.text
+        objects |= {f"request_{side}": sent.json()["id"], f"request_photo_{side}": put.json()["id"]}
+    return objects
+
+
 async def test_matrix(
     app: Litestar,
     http,
@@ -436,8 +483,11 @@ async def test_matrix(
     tasks: dict[str, str],
     field_objects: dict[str, str],
     application_objects: dict[str, str],
+    request_objects: dict[str, str],
 ) -> None:
-    objects = Objects(world, spare_account, notifications, tasks, {**field_objects, **application_objects})
+    objects = Objects(
+        world, spare_account, notifications, tasks, {**field_objects, **application_objects, **request_objects}
+    )
     failures: list[str] = []
     devices: dict[str, Api] = {}
     for method, template in _route_table(app):

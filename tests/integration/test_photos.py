@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import struct
 import time
+import uuid
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +17,8 @@ from PIL import Image
 
 from backend.audit.tables import AuditLog
 from backend.settings import get_settings
-from backend.visits.tables import VisitPhoto
+from backend.tasks.tables import VisitTask
+from backend.visits.tables import MaterialPhoto, VisitPhoto
 from tests.integration.conftest import Api
 from tests.integration.field import UPLOAD, open_task, phone_photo, put_chunk, record_visit, sha256, upload
 
@@ -346,3 +349,105 @@ async def test_the_same_photo_sent_five_times_at_once_is_stored_once(http, as_ro
     status = (await worker.get(f"/api/v1/visits/{visit_id}/photos/{sha256(photo)}/status")).json()
     created = next(answer for answer in answers if answer.status_code == 201)
     assert status == {"received": len(photo), "complete": True, "photo_id": created.json()["photo_id"]}
+
+
+# --- material photos: taken on the apply screen, for the task's household ---------------------------
+
+
+async def put_material(device: Api, task_id: str, data: bytes, chunk: int = 64 * 1024) -> Any:
+    """The whole photo in chunks to the task's material photos, as the phone's outbox sends it."""
+    response = None
+    for offset in range(0, len(data), chunk):
+        response = await device.request(
+            "PUT",
+            f"/api/v1/tasks/{task_id}/photos/{sha256(data)}",
+            content=data[offset : offset + chunk],
+            headers={"upload-offset": str(offset), "upload-length": str(len(data)), "content-type": UPLOAD},
+        )
+        if response.status_code >= 300:
+            return response
+    return response
+
+
+async def test_a_material_photo_is_uploaded_for_the_tasks_household_once_and_audited(http, as_role, world) -> None:
+    task_id = await open_task(http, world)
+    worker = await as_role("worker_a")
+    photo = phone_photo(seed=21)
+    done = await put_material(worker, task_id, photo, chunk=7000)
+    assert done is not None and done.status_code == 201, done.text
+    photo_id = done.json()["photo_id"]
+    assert done.json()["complete"] is True and done.json()["received"] == len(photo)
+
+    # Sent again (the answer was lost): the same photo, not a second one.
+    again = await put_material(worker, task_id, photo)
+    assert again is not None and again.status_code == 200
+    assert again.json() == {"received": len(photo), "complete": True, "photo_id": photo_id}
+    rows = await MaterialPhoto.select().where(MaterialPhoto.task == task_id)
+    assert [str(row["id"]) for row in rows] == [photo_id]
+    task = await VisitTask.select(VisitTask.household).where(VisitTask.id == task_id).first()
+    assert task is not None and rows[0]["household"] == task["household"]
+    assert rows[0]["worker"] == uuid.UUID(world.account_ids["worker_a"])
+    assert await AuditLog.exists().where(
+        AuditLog.action == "photo.upload", AuditLog.object_id == photo_id, AuditLog.outcome == "success"
+    )
+
+    # Stored clean, like a visit photo, and read back by who may see the household.
+    read = await worker.get(f"/api/v1/photos/{photo_id}")
+    assert read.status_code == 200 and read.headers["content-type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(read.content))
+    assert image.size == (480, 640) and not image.getexif()
+    assert (await (await as_role("worker_b")).get(f"/api/v1/photos/{photo_id}")).status_code == 404
+
+
+async def test_only_the_tasks_worker_uploads_material_photos(http, as_role, world) -> None:
+    task_id = await open_task(http, world)
+    photo = phone_photo(seed=22)
+    intruder = await as_role("worker_b")
+    refused = await put_material(intruder, task_id, photo)
+    assert refused is not None and refused.status_code == 404
+    assert await AuditLog.exists().where(
+        AuditLog.actor_id == world.account_ids["worker_b"],
+        AuditLog.object_id == task_id,
+        AuditLog.action == "photo.upload",
+        AuditLog.outcome == "denied",
+    )
+    supervisor = await as_role("supervisor_a")
+    assert (await put_material(supervisor, task_id, photo)).status_code == 403
+    assert await MaterialPhoto.count().where(MaterialPhoto.task == task_id) == 0
+    # Not a photo: refused, and nothing kept.
+    worker = await as_role("worker_a")
+    bomb = await put_material(worker, task_id, bomb_png())
+    assert bomb is not None and bomb.status_code == 422
+    assert await MaterialPhoto.count().where(MaterialPhoto.task == task_id) == 0
+
+
+async def test_an_application_names_a_material_photo_of_its_own_household_only(as_role, world) -> None:
+    from datetime import UTC, datetime
+
+    from tests.integration.application_kit import new_family, submission, submit
+
+    admin, worker = await as_role("admin"), await as_role("worker_a")
+    family, neighbours = await new_family(admin, world), await new_family(admin, world)
+    task = await VisitTask.insert(
+        VisitTask(
+            household=family.id,
+            grid_code=world.grid_codes["GA1"],
+            assignee=world.account_ids["worker_a"],
+            type_codes="[]",
+            due_at=datetime(2099, 1, 1, tzinfo=UTC),
+        )
+    ).returning(VisitTask.id)
+    done = await put_material(worker, str(task[0]["id"]), phone_photo(seed=23))
+    assert done is not None and done.status_code == 201, done.text
+    handed_in = {"photos": [{"photo_id": done.json()["photo_id"]}]}
+
+    # The neighbours' application cannot hand in this family's ID card.
+    body = submission(neighbours)
+    body["materials"]["id_card"] = handed_in
+    refused = await submit(worker, neighbours, body)
+    assert refused.status_code == 422 and refused.json()["code"] == "application.photo_unknown"
+
+    body = submission(family)
+    body["materials"]["id_card"] = handed_in
+    accepted = await submit(worker, family, body)
+    assert accepted.status_code == 201, accepted.text

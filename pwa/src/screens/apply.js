@@ -1,42 +1,23 @@
 // Smart matching (智能研判) and the application on the family's behalf (代办申请), from a task.
 // Online, the server matches (authoritative). Offline, or when the server cannot be reached, the
 // phone matches with the rules and household facts kept at sync time (eligibility.js) and says so.
-// The application always goes through the outbox, so it is never lost to a bad connection.
-import { account, api, ApiError, request } from "../api.js";
-import { cachedCatalogue, cachedFacts, cachedRules, entriesOf, queueApplication, state, subscribe } from "../core.js";
-import { getTask } from "../db.js";
-import { matchAll } from "../eligibility.js";
-import { fmtTime, getLang, problemText, t } from "../i18n.js";
+// The application always goes through the outbox, so it is never lost to a bad connection, with the
+// photos taken on this screen (ID card, signed authorisation) riding in the same entry.
+import { account, api, ApiError, getSession, request, uuid } from "../api.js";
+import { cachedCatalogue, cachedFacts, cachedRules, emit, entriesOf, flush, rememberFacts, state, subscribe } from "../core.js";
+import { getTask, keepApplications, keepTypedFacts, keptApplications, outboxStore, typedFacts } from "../db.js";
+import { explainLeaf, matchAll } from "../eligibility.js";
+import { fmtTime, getLang, has, problemText, t } from "../i18n.js";
+import { newApplicationEntry } from "../outbox.js";
+import { compressPhoto } from "../photos.js";
 import { clear, h, put, toast } from "../ui.js";
 
 const SHOWN = ["eligible", "possible"];
 
-// Reasons from the rule's leaves, in the words the server uses (backend/matching/explain.py).
-const OP_WORDS = { "<": ["低于", "below"], "<=": ["不超过", "at most"], ">": ["高于", "above"], ">=": ["至少", "at least"], "==": ["为", "is"], "!=": ["不为", "is not"], in: ["属于", "one of"], has: ["包含", "includes"] };
-
-function sayValue(value, fact, zh) {
-  if (typeof value === "boolean") return zh ? (value ? "是" : "否") : value ? "yes" : "no";
-  if (Array.isArray(value)) return value.map((v) => sayValue(v, fact, zh)).join(zh ? "、" : ", ");
-  if (typeof value === "string") return value;
-  const unit = fact ? (zh ? fact.unit_zh : fact.unit_en) || "" : "";
-  return zh ? `${value}${unit}` : `${value} ${unit}`.trim();
-}
-
-export function leafReason(leaf, fact, zh) {
-  const label = fact ? (zh ? fact.label_zh : fact.label_en) : leaf.fact;
-  let condition;
-  if ((leaf.op === "==" || leaf.op === "!=") && typeof leaf.expected === "boolean") {
-    const positive = leaf.expected === (leaf.op === "==");
-    condition = positive ? label : zh ? `并非${label}` : `not ${label}`;
-  } else {
-    const [opZh, opEn] = OP_WORDS[leaf.op] || [leaf.op, leaf.op];
-    const expected = sayValue(leaf.expected, fact, zh);
-    condition = zh ? `${label}${opZh}${expected}` : `${label} ${opEn} ${expected}`;
-  }
-  if (leaf.outcome === "unknown") return zh ? `尚不清楚：${condition}` : `Not known yet: ${condition}`;
-  const actual = sayValue(leaf.actual, fact, zh);
-  if (leaf.outcome === "met") return zh ? `符合：${condition}（实际：${actual}）` : `Meets: ${condition} (actual: ${actual})`;
-  return zh ? `不符合：${condition}（实际：${actual}）` : `Does not meet: ${condition} (actual: ${actual})`;
+// An enum fact's option said aloud (低保边缘, not "marginal"), in the current language; null if unknown.
+function optionLabel(fact, code) {
+  const key = `fact_${fact}_${code}`;
+  return has(key) ? t(key) : null;
 }
 
 function pick(zh, en) {
@@ -62,6 +43,20 @@ function statusCard(app) {
   );
 }
 
+// An application into the outbox with the photos taken for it (their Blobs in the same transaction),
+// then a flush. core.queueApplication takes no photos, hence this one.
+async function queueApplication({ taskId, householdId, draft, services, photos }) {
+  const acc = account();
+  if (!acc) throw new Error("not signed in");
+  const entry = newApplicationEntry({ id: uuid(), account: acc, taskId, householdId, draft, services, photos, now: Date.now() });
+  const session = getSession();
+  entry.username = session && session.me ? session.me.username : "";
+  await outboxStore.add(entry, photos.map(({ blob, sha256, size }) => ({ blob, sha256, size })));
+  emit("outbox");
+  flush().catch(() => {});
+  return entry.id;
+}
+
 export async function apply(container, taskId) {
   const acc = account();
   put(container, h("a", { href: `#/tasks/${taskId}`, class: "back", testid: "apply-back" }, `‹ ${t("back")}`));
@@ -84,12 +79,22 @@ export async function apply(container, taskId) {
   // Earlier applications of this household, each as one sentence.
   const history = h("section", { testid: "apply-applications", class: "card" }, h("h3", null, t("apply_applications")));
   put(root, history);
+  // Online, the server's list (kept on the phone); offline, the list as last seen.
   async function loadHistory() {
     const res = offline() ? null : await request("GET", `/api/v1/households/${hh.id}/applications`, { timeout: 6000 }).catch(() => null);
+    let items = res && res.ok && Array.isArray(res.json) ? res.json : null;
+    let keptAt = null;
+    if (items) await keepApplications(acc, hh.id, items).catch(() => {});
+    else {
+      const kept = await keptApplications(acc, hh.id).catch(() => null);
+      if (kept) [items, keptAt] = [kept.items, kept.at];
+    }
     clear(history).append(h("h3", null, t("apply_applications")));
-    if (!res || !res.ok) return put(history, h("p", { class: "muted small" }, t("apply_offline")));
-    if (!res.json.length) put(history, h("p", { class: "muted small" }, t("apply_none")));
-    for (const app of res.json) put(history, statusCard(app));
+    history.dataset.source = keptAt ? "phone" : items ? "server" : "none";
+    if (!items) return put(history, h("p", { class: "muted small" }, t("apply_offline")));
+    if (keptAt) put(history, h("p", { testid: "apply-applications-kept", class: "muted small" }, t("apply_history_kept", { t: fmtTime(keptAt) })));
+    if (!items.length) put(history, h("p", { class: "muted small" }, t("apply_none")));
+    for (const app of items) put(history, statusCard(app));
   }
   loadHistory();
 
@@ -103,7 +108,10 @@ export async function apply(container, taskId) {
   }
   rules = rules || { facts: [], materials: {}, services: {}, params: {} };
   const catalogue = (await cachedCatalogue().catch(() => null)) || {};
-  const householdFacts = ((await cachedFacts(hh.id).catch(() => null)) || {}).facts || {};
+  // The phone's copy of the file's facts, and what was typed here before: kept per household on
+  // this phone, shown as editable inputs, and sent with each application (the server records them).
+  const facts = await typedFacts(acc, hh.id).catch(() => ({}));
+  let householdFacts = { ...(((await cachedFacts(hh.id).catch(() => null)) || {}).facts || {}), ...facts };
   const factInfo = Object.fromEntries((rules.facts || []).map((f) => [f.name, f]));
   const materialName = (code) => {
     const names = (rules.materials || {})[code];
@@ -114,7 +122,6 @@ export async function apply(container, taskId) {
   const matchBox = h("section", { testid: "match-section", class: "card" });
   const applyBox = h("form", { testid: "apply-form", class: "card", novalidate: true, hidden: true });
   put(root, matchBox, applyBox);
-  const facts = {};
   let matches = [];
 
   function factInput(name) {
@@ -124,7 +131,7 @@ export async function apply(container, taskId) {
     if (f.kind === "boolean") {
       input = h("select", { testid: "match-fact", dataset: { fact: name } }, h("option", { value: "" }, "—"), h("option", { value: "true" }, t("filter_yes")), h("option", { value: "false" }, t("filter_no")));
     } else if (f.kind === "enum") {
-      input = h("select", { testid: "match-fact", dataset: { fact: name } }, h("option", { value: "" }, "—"), (f.options || []).map((o) => h("option", { value: o }, o)));
+      input = h("select", { testid: "match-fact", dataset: { fact: name } }, h("option", { value: "" }, "—"), (f.options || []).map((o) => h("option", { value: o }, optionLabel(name, o) || o)));
     } else {
       input = h("input", { testid: "match-fact", type: "number", min: "0", step: f.kind === "integer" ? "1" : "any", dataset: { fact: name } });
     }
@@ -133,7 +140,9 @@ export async function apply(container, taskId) {
     return h("label", null, factLabel(name) + unit, input);
   }
 
-  function readFacts() {
+  // What the worker typed, into this screen's facts and the phone's copy of the household's facts,
+  // so the screen opened again (offline too) starts from them.
+  async function readFacts() {
     for (const el of matchBox.querySelectorAll('[data-testid="match-fact"]')) {
       const name = el.dataset.fact;
       const f = factInfo[name] || { kind: "number" };
@@ -142,6 +151,10 @@ export async function apply(container, taskId) {
       else if (f.kind === "enum") facts[name] = el.value;
       else facts[name] = f.kind === "integer" ? parseInt(el.value, 10) : Number(el.value);
     }
+    if (!Object.keys(facts).length) return;
+    householdFacts = { ...householdFacts, ...facts };
+    await rememberFacts(hh.id, householdFacts).catch(() => {});
+    await keepTypedFacts(acc, hh.id, facts).catch(() => {});
   }
 
   // On the phone: the cached rules over the file's facts plus what was typed here.
@@ -153,8 +166,8 @@ export async function apply(container, taskId) {
         name_zh: names.name_zh || m.service,
         name_en: names.name_en || m.service,
         department: names.department || "",
-        reasons_zh: m.leaves.map((leaf) => leafReason(leaf, factInfo[leaf.fact], true)),
-        reasons_en: m.leaves.map((leaf) => leafReason(leaf, factInfo[leaf.fact], false)),
+        // Said in the language on screen (enum options by their labels in that language).
+        reasons: m.leaves.map((leaf) => explainLeaf(leaf, factInfo[leaf.fact], { zh: getLang() !== "en", optionLabel })),
       };
     });
   }
@@ -188,7 +201,7 @@ export async function apply(container, taskId) {
     if (local) put(matchBox, h("p", { testid: "match-local", class: "notice small" }, t("match_local")));
     if (!matches.length) put(matchBox, h("p", { testid: "match-empty", class: "empty" }, t("match_empty")));
     const ul = h("ul", { testid: "match-list", class: "list" });
-    const missingAll = new Set();
+    const missingAll = new Set(Object.keys(facts)); // what was typed stays editable
     for (const m of matches) {
       for (const name of m.missing) missingAll.add(name);
       put(
@@ -202,7 +215,7 @@ export async function apply(container, taskId) {
             h("span", null, h("input", { type: "checkbox", testid: "apply-service", value: m.service, onchange: paintApply }), " ", h("strong", null, pick(m.name_zh, m.name_en))),
             h("span", { testid: "match-verdict", class: `badge v-${m.verdict}` }, t(`verdict_${m.verdict}`)),
           ),
-          h("ul", { class: "reasons small" }, pick(m.reasons_zh, m.reasons_en).map((r) => h("li", { testid: "match-reason" }, r))),
+          h("ul", { class: "reasons small" }, (m.reasons || pick(m.reasons_zh, m.reasons_en)).map((r) => h("li", { testid: "match-reason" }, r))),
           m.missing.length ? h("p", { testid: "match-missing", class: "small muted" }, `${t("match_missing")}: ${m.missing.map(factLabel).join("、")}`) : null,
         ),
       );
@@ -213,7 +226,7 @@ export async function apply(container, taskId) {
       for (const name of missingAll) put(box, factInput(name));
       put(
         box,
-        h("button", { testid: "match-rerun", type: "button", class: "btn", onclick: () => { readFacts(); runMatch(); } }, t("match_rerun")),
+        h("button", { testid: "match-rerun", type: "button", class: "btn", onclick: () => readFacts().then(runMatch) }, t("match_rerun")),
       );
       put(matchBox, box);
     }
@@ -251,6 +264,8 @@ export async function apply(container, taskId) {
     .catch(() => {});
 
   const chosen = {}; // material → select value, kept across repaints
+  // Photos taken on this screen: {sha256, blob, size, url, label}; a choice names one as `n:<sha256>`.
+  const taken = [];
   const situation = h("textarea", { testid: "apply-situation", rows: "3", maxlength: "500" });
   const idNumber = h("input", { testid: "apply-id-number", type: "text", inputmode: "text", maxlength: "18", autocomplete: "off" });
   const method = h(
@@ -258,8 +273,28 @@ export async function apply(container, taskId) {
     { testid: "apply-consent-method" },
     ["signed_authorisation", "verbal", "in_app"].map((m) => h("option", { value: m }, t(`consent_${m}`))),
   );
+  // Who consented: a member of the household (kept at sync, names masked), or, with no member
+  // picked, someone else (a guardian…) by name and relation.
+  const members = hh.members || [];
+  const relationName = (code) => (has(`rel_${code}`) ? t(`rel_${code}`) : code);
+  const member = h(
+    "select",
+    { testid: "apply-consent-member", onchange: () => paintConsent() },
+    h("option", { value: "" }, t("apply_consent_other")),
+    members.map((m) => h("option", { value: m.id }, t("apply_consent_member", { name: m.name_masked, relation: relationName(m.relation) }))),
+  );
   const who = h("input", { testid: "apply-consent-name", type: "text", maxlength: "50" });
   const relation = h("input", { testid: "apply-consent-relation", type: "text", maxlength: "32" });
+  const otherPerson = h(
+    "div",
+    { testid: "apply-consent-other" },
+    h("label", null, t("apply_consent_name"), who),
+    h("label", null, t("apply_consent_relation"), relation),
+  );
+  function paintConsent() {
+    otherPerson.hidden = member.value !== "";
+  }
+  paintConsent();
   const materialsBox = h("fieldset", { testid: "apply-materials", class: "materials" });
   const error = h("p", { testid: "apply-error", class: "error", role: "alert" });
   const submit = h("button", { testid: "apply-submit", type: "submit", class: "btn primary block" }, t("apply_submit"));
@@ -278,6 +313,30 @@ export async function apply(container, taskId) {
     return set;
   }
 
+  // A new photo for one material: shrunk on the phone (no EXIF, ≤ 300 KB), chosen for it at once.
+  async function takePhoto(mat, input) {
+    const file = input.files && input.files[0];
+    input.value = "";
+    if (!file) return;
+    error.textContent = "";
+    submit.disabled = true;
+    const busy = materialsBox.querySelector(`[data-testid="apply-photo-busy"][data-material="${mat}"]`);
+    if (busy) busy.hidden = false;
+    try {
+      const p = await compressPhoto(file);
+      if (!taken.some((x) => x.sha256 === p.sha256)) {
+        taken.push({ ...p, url: URL.createObjectURL(p.blob), label: t("apply_photo_new", { n: taken.length + 1 }) });
+      }
+      chosen[mat] = `n:${p.sha256}`;
+    } catch (err) {
+      console.warn(err);
+      error.textContent = t("apply_photo_failed");
+    } finally {
+      submit.disabled = false;
+      paintApply();
+    }
+  }
+
   function paintApply() {
     const codes = selected();
     applyBox.hidden = codes.length === 0;
@@ -288,10 +347,34 @@ export async function apply(container, taskId) {
         { testid: "apply-material-choice", dataset: { material: mat }, onchange: () => (chosen[mat] = select.value) },
         h("option", { value: "" }, t("apply_material_missing")),
         h("option", { value: "to_follow" }, t("apply_to_follow")),
+        taken.map((p) => h("option", { value: `n:${p.sha256}` }, p.label)),
         photos.map((p) => h("option", { value: p.photo_id }, p.label)),
       );
       select.value = chosen[mat] || "";
-      put(materialsBox, h("label", { testid: "apply-material", dataset: { material: mat } }, materialName(mat), select));
+      const inputId = `apply-photo-${mat}`;
+      const camera = h("input", {
+        testid: "apply-material-photo-input",
+        id: inputId,
+        type: "file",
+        accept: "image/*",
+        capture: "environment",
+        class: "file",
+        dataset: { material: mat },
+      });
+      camera.addEventListener("change", () => takePhoto(mat, camera));
+      const shown = taken.find((p) => `n:${p.sha256}` === chosen[mat]);
+      put(
+        materialsBox,
+        h(
+          "div",
+          { testid: "apply-material", class: "material", dataset: { material: mat } },
+          h("label", null, materialName(mat), select),
+          h("label", { testid: "apply-material-photo", class: "btn small", for: inputId }, t("apply_photo_take")),
+          camera,
+          h("span", { testid: "apply-photo-busy", class: "muted small", hidden: true, dataset: { material: mat } }, t("apply_photo_busy")),
+          shown ? h("figure", { testid: "apply-material-thumb", class: "thumb", dataset: { sha256: shown.sha256, bytes: String(shown.size) } }, h("img", { src: shown.url, alt: "" })) : null,
+        ),
+      );
     }
   }
 
@@ -306,13 +389,19 @@ export async function apply(container, taskId) {
       null,
       h("legend", null, t("apply_consent")),
       h("label", null, t("apply_consent_method"), method),
-      h("label", null, t("apply_consent_name"), who),
-      h("label", null, t("apply_consent_relation"), relation),
+      h("label", null, t("apply_consent_who"), member),
+      otherPerson,
     ),
     error,
     submit,
   );
   put(root, result);
+
+  function consent() {
+    const at = new Date().toISOString();
+    if (member.value) return { method: method.value, at, member_id: member.value };
+    return who.value.trim() ? { method: method.value, at, name: who.value.trim(), relation: relation.value.trim() } : null;
+  }
 
   applyBox.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -321,30 +410,38 @@ export async function apply(container, taskId) {
     if (!codes.length) return;
     const materials = {};
     const missing = [];
+    const sending = []; // the photos taken here that this application hands in
     for (const mat of neededMaterials()) {
       const v = chosen[mat] || "";
       if (!v) missing.push(materialName(mat));
       else if (v === "to_follow") materials[mat] = { to_follow: true };
-      else {
+      else if (v.startsWith("n:")) {
+        const p = taken.find((x) => `n:${x.sha256}` === v);
+        if (!sending.includes(p)) sending.push(p);
+        materials[mat] = { photos: [{ entry_photo: p.sha256 }] };
+      } else {
         const p = photos.find((x) => x.photo_id === v);
         materials[mat] = { photos: [p && p.ref ? { ...p.ref } : { photo_id: v }] };
       }
     }
-    if (!idNumber.value.trim() || !who.value.trim() || missing.length) {
-      error.textContent = missing.length ? `${t("apply_materials_needed")}: ${missing.join("、")}` : t("apply_fill_all");
+    const agreed = consent();
+    if (!idNumber.value.trim() || !agreed || missing.length) {
+      error.textContent = missing.length ? `${t("apply_materials_needed")}: ${missing.join("、")}` : idNumber.value.trim() ? t("apply_fill_consent") : t("apply_fill_all");
       return;
     }
     const draft = {
       applicant_id_number: idNumber.value.trim().toUpperCase(),
       services: codes.map((service) => ({ service, answers: situation.value.trim() ? { situation: situation.value.trim() } : {} })),
       materials,
-      consent: { method: method.value, at: new Date().toISOString(), name: who.value.trim(), relation: relation.value.trim() },
+      consent: agreed,
+      facts: { ...facts },
+      ...(typeof rules.version === "number" ? { rule_version: rules.version } : {}),
     };
     // Into the outbox: its id is the application's id and Idempotency-Key, kept until the server has it.
     submit.disabled = true;
     let id;
     try {
-      id = await queueApplication({ taskId, householdId: hh.id, draft, services: codes });
+      id = await queueApplication({ taskId, householdId: hh.id, draft, services: codes, photos: sending });
     } catch (err) {
       error.textContent = String((err && err.message) || err);
       submit.disabled = false;
@@ -408,4 +505,8 @@ export async function apply(container, taskId) {
   await photoLoad;
   situation.value = lastFound.slice(0, 500);
   await runMatch();
+  // Leaving the screen: the previews go (the photos themselves are in the outbox, or were not used).
+  return () => {
+    for (const p of taken) URL.revokeObjectURL(p.url);
+  };
 }

@@ -1,11 +1,16 @@
 // Residents: asking for help (signed in or as a guest), following a request, signing up, "my requests".
 import L from "leaflet";
-import { ApiError, api, getSession, isSignedIn, request, setSession, uuid } from "../api.js";
+import { ApiError, account, api, getSession, isSignedIn, request, setSession, uuid } from "../api.js";
 import { NEEDS, fmtTime, getLang, problemText, t } from "../i18n.js";
+import { NetworkError } from "../outbox.js";
+import { compressPhoto } from "../photos.js";
 import { clear, h, put, toast } from "../ui.js";
 import { makeMap, whenAttached } from "./map.js";
 
 const PENDING_KEY = "gridaid.ask.pending"; // {key, body}: the same key until the server has the request
+// Photos whose request is sent but which are not (yet) on the server, kept until they are or the
+// person discards them: [{request_id, tracking_code, sha256, token, account, data (base64 JPEG)}].
+const PHOTOS_KEY = "gridaid.ask.photos";
 
 function isResident() {
   const s = getSession();
@@ -63,6 +68,109 @@ function savePending(value) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A request's photo: compressed on the phone (EXIF gone), sent after the request, kept until it arrives.
+
+function unsentPhotos() {
+  try {
+    return JSON.parse(localStorage.getItem(PHOTOS_KEY) || "[]");
+  } catch (_) {
+    return [];
+  }
+}
+
+function keepUnsent(list) {
+  try {
+    if (list.length) localStorage.setItem(PHOTOS_KEY, JSON.stringify(list));
+    else localStorage.removeItem(PHOTOS_KEY);
+    return true;
+  } catch (_) {
+    return false; // storage full: the photo stays on the screen only
+  }
+}
+
+function forget(photo) {
+  keepUnsent(unsentPhotos().filter((p) => !(p.request_id === photo.request_id && p.sha256 === photo.sha256)));
+}
+
+function toBase64(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+function fromBase64(data) {
+  const text = atob(data);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+// The account's own route while its session lasts; otherwise the upload token from the submission.
+async function sendPhoto(photo) {
+  const signed = photo.account && isResident() && account() === photo.account;
+  const base = `/api/v1/requests/${photo.request_id}`;
+  const headers = { "Content-Type": "image/jpeg" };
+  if (!signed) headers["Upload-Token"] = photo.token;
+  const res = await request("PUT", signed ? `${base}/photos/${photo.sha256}` : `${base}/guest-photos/${photo.sha256}`, {
+    body: fromBase64(photo.data),
+    headers,
+    auth: !!signed,
+    timeout: 30000,
+  });
+  if (!res.ok) throw new ApiError(res);
+  return res.json;
+}
+
+// Where the person sees a photo on its way: sending, sent, or failed with why and "try again".
+function photoPanel(photo) {
+  const status = h("p", { testid: "request-photo-status", class: "small", "aria-live": "polite" });
+  const retry = h("button", { testid: "request-photo-retry", type: "button", class: "btn primary", hidden: true }, t("res_photo_retry"));
+  const discard = h("button", { testid: "request-photo-discard", type: "button", class: "btn small", hidden: true }, t("res_photo_discard"));
+  const panel = h(
+    "div",
+    { testid: "request-photo", class: "request-photo", dataset: { requestId: photo.request_id, state: "sending" } },
+    h("img", { src: `data:image/jpeg;base64,${photo.data}`, alt: "" }),
+    h("div", null, h("p", { class: "small muted" }, t("res_photo_for", { code: photo.tracking_code })), status, retry, discard),
+  );
+  const show = (state, text) => {
+    panel.dataset.state = state;
+    status.textContent = text;
+    retry.hidden = discard.hidden = state !== "failed";
+  };
+  const attempt = async () => {
+    show("sending", t("res_photo_sending"));
+    try {
+      await sendPhoto(photo);
+      forget(photo);
+      show("sent", t("res_photo_sent"));
+    } catch (err) {
+      panel.dataset.code = err instanceof ApiError && err.problem ? err.problem.code || "" : "network";
+      const why = err instanceof NetworkError || !(err instanceof ApiError) ? t("res_photo_offline") : errorText(err);
+      show("failed", t("res_photo_failed", { why }));
+    }
+  };
+  retry.addEventListener("click", attempt);
+  discard.addEventListener("click", () => {
+    forget(photo);
+    panel.remove();
+  });
+  attempt();
+  return panel;
+}
+
+// Photos left over from an earlier visit to the app (closed while offline, say), for this person.
+function leftoverPhotos() {
+  const mine = isResident() ? account() : null;
+  const list = unsentPhotos().filter((p) => (p.account || null) === mine);
+  if (!list.length) return null;
+  return h("div", { testid: "request-photos-unsent", class: "card" }, h("h3", null, t("res_photo_unsent")), list.map(photoPanel));
+}
+
+async function blobToBase64(blob) {
+  return toBase64(new Uint8Array(await blob.arrayBuffer()));
+}
+
+// ---------------------------------------------------------------------------------------------
 // #/ask
 
 export async function ask(container) {
@@ -76,6 +184,42 @@ export async function ask(container) {
   const description = h("textarea", { testid: "ask-description", name: "description", rows: 4, required: true, maxlength: 2000 });
   const placeStatus = h("p", { testid: "ask-place-status", class: "muted small", "aria-live": "polite" }, t("res_place_none"));
   const submit = h("button", { testid: "ask-submit", type: "submit", class: "btn primary block big" }, t("res_submit"));
+  let photo = null; // {blob, sha256, size, url}: at most one, optional
+  const photoInput = h("input", { testid: "ask-photo-input", type: "file", accept: "image/*", capture: "environment", class: "file", id: "ask-photo-input" });
+  const photoBusy = h("p", { testid: "ask-photo-busy", class: "muted small", hidden: true }, t("res_photo_busy"));
+  const photoThumb = h("div", { class: "thumbs" });
+  const paintPhoto = () => {
+    clear(photoThumb);
+    if (!photo) return;
+    const remove = h("button", { testid: "ask-photo-remove", type: "button", class: "btn small" }, t("visit_photo_remove"));
+    remove.addEventListener("click", () => {
+      URL.revokeObjectURL(photo.url);
+      photo = null;
+      paintPhoto();
+    });
+    photoThumb.append(
+      h("figure", { testid: "ask-photo-thumb", class: "thumb", dataset: { sha256: photo.sha256, bytes: String(photo.size) } }, h("img", { src: photo.url, alt: "" }), remove),
+    );
+  };
+  photoInput.addEventListener("change", async () => {
+    const file = photoInput.files && photoInput.files[0];
+    photoInput.value = "";
+    if (!file) return;
+    photoBusy.hidden = false;
+    submit.disabled = true;
+    error.textContent = "";
+    try {
+      const p = await compressPhoto(file);
+      if (photo) URL.revokeObjectURL(photo.url);
+      photo = { ...p, url: URL.createObjectURL(p.blob) };
+    } catch (err) {
+      error.textContent = t("visit_photo_failed");
+    } finally {
+      photoBusy.hidden = true;
+      submit.disabled = false;
+      paintPhoto();
+    }
+  });
   const me = getSession() && getSession().me;
   if (me && isResident()) {
     if (me.display_name) name.value = me.display_name;
@@ -170,6 +314,15 @@ export async function ask(container) {
     h("fieldset", { class: "place" }, h("legend", null, t("res_where")), gps, pinBtn, mapEl, placeStatus, h("label", null, t("res_address"), address)),
     h("label", null, t("res_description"), description),
     needs,
+    h(
+      "div",
+      { class: "photos" },
+      h("p", null, t("res_photo")),
+      h("label", { testid: "ask-photo-add", class: "btn block", for: "ask-photo-input" }, t("res_photo_add")),
+      photoInput,
+      photoBusy,
+      photoThumb,
+    ),
     submit,
     error,
   );
@@ -213,7 +366,20 @@ export async function ask(container) {
       });
       savePending(null);
       form.hidden = true;
-      showResult(result, out);
+      let unsent = null;
+      if (photo) {
+        unsent = {
+          request_id: out.id,
+          tracking_code: out.tracking_code,
+          sha256: photo.sha256,
+          token: out.upload_token,
+          account: resident ? account() : null,
+          data: await blobToBase64(photo.blob),
+        };
+        // Kept before the first try, so closing the app mid-way loses nothing.
+        keepUnsent([...unsentPhotos().filter((p) => p.request_id !== out.id || p.sha256 !== photo.sha256), unsent]);
+      }
+      showResult(result, out, unsent);
     } catch (err) {
       error.textContent = errorText(err);
       const keys = err instanceof ApiError && err.problem && err.problem.errors ? err.problem.errors.map((e) => e.key) : [];
@@ -225,14 +391,14 @@ export async function ask(container) {
     }
   });
 
-  put(container, backLink(), form, result);
+  put(container, backLink(), leftoverPhotos(), form, result);
   return () => {
     if (map) map.remove();
     map = null;
   };
 }
 
-function showResult(el, out) {
+function showResult(el, out, unsent) {
   clear(el);
   el.hidden = false;
   const code = h("p", { testid: "ask-tracking-code", class: "tracking-code" }, out.tracking_code);
@@ -257,6 +423,7 @@ function showResult(el, out) {
     code,
     copy,
     h("p", { testid: "ask-status", class: "status-text", dataset: { stage: out.stage } }, statusOf(out)),
+    unsent ? photoPanel(unsent) : null,
     isResident()
       ? h("a", { testid: "ask-to-mine", href: "#/my", class: "btn primary block big" }, t("res_my_title"))
       : h("a", { testid: "ask-to-track", href: `#/track?code=${encodeURIComponent(out.tracking_code)}`, class: "btn primary block big" }, t("res_track")),
@@ -406,31 +573,126 @@ export async function mine(container) {
     container,
     h("h2", null, t("res_my_title")),
     h("a", { testid: "my-ask", href: "#/ask", class: "btn primary block big" }, t("res_ask")),
+    leftoverPhotos(),
   );
-  const list = h("ul", { testid: "my-list", class: "list" });
+  const requests = h("section", { testid: "my-requests" });
+  const applications = h("section", { testid: "my-applications-section" });
+  put(container, requests, applications);
+  // Both at once: a slow answer for one does not hold up the other.
+  await Promise.all([myRequests(requests), myApplications(applications)]);
+}
+
+async function load(path) {
+  const res = await request("GET", path, { timeout: 5000 });
+  if (!res.ok) throw new ApiError(res);
+  return res.json || [];
+}
+
+async function myRequests(section) {
   let items;
   try {
-    const res = await request("GET", "/api/v1/requests/mine", { timeout: 5000 });
-    if (!res.ok) throw new ApiError(res);
-    items = res.json || [];
+    items = await load("/api/v1/requests/mine");
   } catch (err) {
-    put(container, h("p", { testid: "my-error", class: "error" }, errorText(err)));
+    put(section, h("p", { testid: "my-error", class: "error" }, errorText(err)));
     return;
   }
   if (!items.length) {
-    put(container, h("p", { testid: "my-empty", class: "notice" }, t("res_my_empty")));
+    put(section, h("p", { testid: "my-empty", class: "notice" }, t("res_my_empty")));
     return;
   }
+  const list = h("ul", { testid: "my-list", class: "list" });
   for (const item of items) {
+    const photos = (item.photos || []).map((p) => requestPhoto(item.id, p));
     list.append(
       h(
         "li",
-        { testid: "my-item", class: "card", dataset: { requestId: item.id, stage: item.stage } },
+        { testid: "my-item", class: "card", dataset: { requestId: item.id, stage: item.stage, photos: String(photos.length) } },
         h("p", { class: "tracking-code small-code" }, item.tracking_code),
         h("p", { testid: "my-item-status", class: "status-text" }, statusOf(item)),
+        photos.length ? h("div", { class: "thumbs" }, photos) : null,
         h("p", { class: "muted small" }, fmtTime(item.created_at)),
       ),
     );
   }
-  put(container, list);
+  put(section, list);
+}
+
+// A photo the resident sent: its thumbnail, fetched with the session (an <img> cannot send it).
+function requestPhoto(requestId, photo) {
+  const img = h("img", { alt: t("res_photo") });
+  const figure = h("figure", { testid: "my-item-photo", class: "thumb", dataset: { photoId: photo.id, loaded: "false" } }, img);
+  request("GET", `/api/v1/requests/${requestId}/photos/${photo.id}/thumbnail`, { blob: true, timeout: 8000 })
+    .then((res) => {
+      if (!res.ok || !res.blob) return;
+      img.src = URL.createObjectURL(res.blob);
+      figure.dataset.loaded = "true";
+    })
+    .catch(() => {});
+  return figure;
+}
+
+function pick(zh, en) {
+  return getLang() === "en" ? en : zh;
+}
+
+function fmtDay(iso) {
+  const d = new Date(iso);
+  return isNaN(d) ? "" : d.toLocaleDateString(getLang(), { month: "numeric", day: "numeric" });
+}
+
+// One service of an application, in the family's words: where it is, and the amount or the reason.
+function serviceLine(service) {
+  const parts = [t(`res_app_state_${service.state}`)];
+  if (service.state === "approved" && service.amount_yuan != null) {
+    parts.push(t("res_app_amount", { amount: service.amount_yuan, period: t(`period_${service.period || "null"}`) }));
+  }
+  if (service.state === "rejected" && service.reason) parts.push(t("res_app_reason", { reason: service.reason }));
+  if (!["approved", "rejected"].includes(service.state) && service.due_at) parts.push(t("res_app_due", { day: fmtDay(service.due_at) }));
+  return h(
+    "li",
+    { testid: "my-application-service", dataset: { service: service.service, state: service.state } },
+    h("strong", null, pick(service.name_zh, service.name_en)),
+    h("span", null, ` · ${parts.join(" · ")}`),
+  );
+}
+
+async function myApplications(section) {
+  put(section, h("h3", null, t("res_apps_title")));
+  let items;
+  try {
+    items = await load("/api/v1/applications/mine");
+  } catch (err) {
+    put(section, h("p", { testid: "my-applications-error", class: "error" }, errorText(err)));
+    return;
+  }
+  if (!items.length) {
+    put(section, h("p", { testid: "my-applications-empty", class: "muted small" }, t("res_apps_empty")));
+    return;
+  }
+  const list = h("ul", { testid: "my-applications", class: "list" });
+  for (const app of items) {
+    list.append(
+      h(
+        "li",
+        {
+          testid: "my-application",
+          class: "card",
+          dataset: { applicationId: app.id, decided: String(app.decided), total: String(app.total) },
+        },
+        h("p", { testid: "my-application-summary", class: "status-text" }, pick(app.summary_zh, app.summary_en)),
+        h(
+          "p",
+          { class: "muted small" },
+          t(app.on_behalf ? "res_app_made_for" : "res_app_made", { name: app.household_name_masked, time: fmtTime(app.created_at) }),
+        ),
+        h(
+          "details",
+          { testid: "my-application-detail" },
+          h("summary", { testid: "my-application-open" }, t("res_app_each")),
+          h("ul", null, app.services.map(serviceLine)),
+        ),
+      ),
+    );
+  }
+  put(section, list);
 }

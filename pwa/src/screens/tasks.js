@@ -1,7 +1,7 @@
 // Worker screens: the task list, a task's detail, the visit form.
 import { account, api, getSession, request, uuid } from "../api.js";
 import { entriesOf, lastSyncAt, pendingTaskIds, queueVisit, state, syncNow } from "../core.js";
-import { getMeta, getTask, listTasks, setMeta } from "../db.js";
+import { getMeta, getTask, keepApplications, listTasks, setMeta } from "../db.js";
 import { fmtTime, getLang, has, NEEDS, problemText, t } from "../i18n.js";
 import { compressPhoto } from "../photos.js";
 import { clear, distanceM, fmtDistance, h, put, toast } from "../ui.js";
@@ -195,6 +195,7 @@ export async function detail(container, taskId) {
     ),
   );
   const role = getSession() && getSession().role;
+  if (role === "grid_worker" && hh.id) keepHouseholdApplications(acc, hh.id);
   if (role === "grid_worker") {
     const actions = h("div", { class: "actions" });
     put(actions, h("a", { testid: "task-record-visit", class: "btn primary block", href: `#/tasks/${taskId}/visit` }, t("task_record_visit")));
@@ -245,6 +246,14 @@ export async function detail(container, taskId) {
 }
 
 const visitUrls = [];
+
+// The household's applications, kept on the phone while there is a connection, so the apply screen
+// can list them at the kitchen table without one.
+function keepHouseholdApplications(acc, householdId) {
+  request("GET", `/api/v1/households/${householdId}/applications`, { timeout: 4000 })
+    .then((res) => (res.ok && Array.isArray(res.json) ? keepApplications(acc, householdId, res.json) : null))
+    .catch(() => {});
+}
 
 async function loadVisits(section, taskId) {
   const res = await request("GET", `/api/v1/visits?task_id=${taskId}`, { timeout: 4000 });
