@@ -14,6 +14,7 @@ from backend.accounts.tables import Role
 from backend.households.scope import NO_ACCESS
 from backend.lib.db import load_json
 from backend.tasks import services
+from backend.tasks.history import task_history
 from backend.tasks.queries import TASK_COLUMNS, tasks_out
 from backend.tasks.schemas import (
     CoverIn,
@@ -22,11 +23,10 @@ from backend.tasks.schemas import (
     ReassignIn,
     ReassignOut,
     TaskDetail,
-    TaskEventOut,
     TaskPage,
 )
 from backend.tasks.scope import task_scope
-from backend.tasks.tables import AbsenceCover, TaskEvent, TaskState, VisitTask
+from backend.tasks.tables import AbsenceCover, TaskState, VisitTask
 
 WORKERS_AND_UP = roles(Role.grid_worker, Role.supervisor, Role.admin)
 SUPERVISORS = roles(Role.supervisor, Role.admin)
@@ -78,11 +78,7 @@ class TaskController(Controller):
     async def get_task(self, request: Request[Principal, Any, Any], task_id: FromPath[UUID]) -> TaskDetail:
         row = await services.scoped_task(request.user, task_id, "task.view")
         (task,) = await tasks_out([row])
-        events = await TaskEvent.select().where(TaskEvent.task == task_id).order_by(TaskEvent.id)
-        history = [
-            TaskEventOut(at=e["at"], kind=e["kind"], actor_id=e["actor_id"], detail=load_json(e["detail"]))
-            for e in events
-        ]
+        history = await task_history(task_id)
         return TaskDetail(**{f: getattr(task, f) for f in task.__struct_fields__}, history=history)
 
     @post(

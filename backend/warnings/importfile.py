@@ -35,13 +35,14 @@ from typing import Any
 from backend.audit.services import Actor
 from backend.warnings.services import (
     CHUNK,
+    ChunkPlan,
     IncomingWarning,
+    Ingestion,
     News,
     Rejected,
     WarningResult,
     _validate,
     active_types,
-    ingest,
 )
 from backend.warnings.tables import Warning
 
@@ -666,13 +667,28 @@ async def import_warning_file(
         reader = _Reader(layout, options, types)
         total = table.total_rows - header_row if table.total_rows is not None else None
         started = time.perf_counter()
-        # The next chunk is read while the database writes the previous one: on PostgreSQL the
-        # server works in its own process, on SQLite in the driver's thread.
-        sending: asyncio.Task[None] | None = None
+        # The next chunk is read and planned while the database writes the previous one: on
+        # PostgreSQL the server works in its own process, on SQLite in the driver's thread.
+        writing: asyncio.Task[None] | None = None
         done = 0
         chunk: list[tuple[int, list[Any], IncomingWarning]] = []
         # Each worker is told once per file, after its chunks (and also if a later chunk fails).
         news = News()
+        ingestion = Ingestion(options.source, actor=actor, types=types_rows, news=news)
+
+        async def send(rows: list[tuple[int, list[Any], IncomingWarning]]) -> None:
+            nonlocal writing, done
+            if options.dry_run:
+                _count(rows, await _check(options.source, [w for _, _, w in rows], types_rows), reader, report)
+                return
+            plan = await ingestion.plan([warning for _, _, warning in rows])
+            if writing is not None:
+                await writing
+                if progress is not None:
+                    progress(done, total)
+            done = report.rows + report.blank_rows
+            writing = asyncio.create_task(_write(ingestion, plan, rows, reader, report))
+
         try:
             for number, cells in rows:
                 if _blank(cells):
@@ -689,22 +705,17 @@ async def import_warning_file(
                 report.withheld_values += withheld
                 chunk.append((number, cells, warning))
                 if len(chunk) >= options.chunk_rows:
-                    if sending is not None:
-                        await sending
-                        if progress is not None:
-                            progress(done, total)
-                    done = report.rows + report.blank_rows
-                    sending = asyncio.create_task(_send(chunk, reader, report, options, actor, types_rows, news))
+                    await send(chunk)
                     chunk = []
-            if sending is not None:
-                await sending
             if chunk:
-                await _send(chunk, reader, report, options, actor, types_rows, news)
+                await send(chunk)
+            if writing is not None:
+                await writing
         finally:
-            if sending is not None and not sending.done():
-                sending.cancel()
+            if writing is not None and not writing.done():
+                writing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await sending
+                    await writing
             await news.tell()
         report.seconds = time.perf_counter() - started
         if progress is not None:
@@ -720,20 +731,22 @@ def _rejected(number: int, reader: _Reader, cells: list[Any], code: str, reason:
     return RejectedRow(number, record, code, reason, [_text(c) for c in cells])
 
 
-async def _send(
+async def _write(
+    ingestion: Ingestion,
+    plan: ChunkPlan,
     chunk: list[tuple[int, list[Any], IncomingWarning]],
     reader: _Reader,
     report: ImportReport,
-    options: ImportOptions,
-    actor: Actor,
-    types: dict[str, dict[str, Any]],
-    news: News,
 ) -> None:
-    items = [warning for _, _, warning in chunk]
-    if options.dry_run:
-        results = await _check(options.source, items, types)
-    else:
-        results = await ingest(options.source, items, actor=actor, news=news)
+    _count(chunk, await ingestion.write(plan), reader, report)
+
+
+def _count(
+    chunk: list[tuple[int, list[Any], IncomingWarning]],
+    results: list[WarningResult],
+    reader: _Reader,
+    report: ImportReport,
+) -> None:
     for (number, cells, _), result in zip(chunk, results, strict=True):
         if result.status == "created":
             report.created[result.outcome or "created"] += 1

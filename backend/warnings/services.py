@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID, SafeUUID
 
+import asyncpg
 import msgspec
 import numpy as np
 from piccolo.columns import BigSerial, Column, Serial
@@ -129,11 +130,178 @@ async def ingest(
     """``news``: gather who must be told instead of telling them with each chunk; the caller (a
     file import, many chunks) then calls ``news.tell()`` once, so a worker gets one inbox message
     per file instead of one per chunk. Without it, each chunk tells its people in its own transaction."""
-    types = await active_types()
+    batch = Ingestion(source, actor=actor, news=news, types=await active_types())
     results: list[WarningResult] = []
     for start in range(0, len(items), CHUNK):
-        results.extend(await _ingest_chunk(source, items[start : start + CHUNK], types, actor, news))
+        results.extend(await batch.write(await batch.plan(items[start : start + CHUNK])))
     return results
+
+
+class Ingestion:
+    """One source's warnings, chunk by chunk: ``plan`` a chunk (checks, lookups, the rows to write),
+    then ``write`` it in one transaction.
+
+    A chunk can be planned while the previous one is being written (the file import does this:
+    on PostgreSQL the server writes while Python plans; on SQLite the database works in its own
+    thread). Planning reads only committed data, so what this ingestion planned but has not yet
+    written is carried from plan to plan: the tasks it opened or joined, the record ids it took.
+    Writing checks that the tasks it joins are still open and unchanged since they were read (and
+    locks them); if anyone else changed one meanwhile, the chunk is planned again inside the write
+    transaction, as a chunk written on its own would be, and plans made from the stale carry are
+    redone the same way. So overlap never joins a closed task or opens a second one."""
+
+    def __init__(
+        self, source: str, *, actor: Actor, types: dict[str, dict[str, Any]], news: News | None = None
+    ) -> None:
+        self.source, self.actor, self.types, self.news = source, actor, types, news
+        self.tasks: dict[UUID, dict[str, Any]] = {}  # household -> its open task, as planned so far
+        self.records: dict[str, WarningResult] = {}  # record id -> the result of its first warning
+        self.generation = 0  # raised when the carry is found stale
+
+    async def plan(self, items: list[IncomingWarning]) -> ChunkPlan:
+        """Checks and lookups on committed data and this ingestion's carry; writes nothing."""
+        async with engine().transaction():
+            return await self._plan(items, carried=True)
+
+    async def write(self, plan: ChunkPlan) -> list[WarningResult]:
+        """Write a planned chunk in one transaction; answer its results in its items' order."""
+        if plan.generation == self.generation:
+            try:
+                async with write_transaction():
+                    await self._commit(plan)
+            except _CONFLICTS:
+                # Someone else closed or changed a task this plan joins, opened one it would
+                # open, or took one of its record ids: nothing was written. Plan again, inside
+                # the write transaction, as a chunk written on its own would be.
+                pass
+            else:
+                return self._answer(plan)
+        self.generation += 1  # plans made from the carry so far are stale, and plans begun meanwhile
+        self.tasks.clear()
+        async with write_transaction():
+            plan = await self._plan(plan.items, carried=False)
+            await self._commit(plan)
+        self._carry(plan)
+        self.generation += 1
+        return self._answer(plan)
+
+    async def _commit(self, plan: ChunkPlan) -> None:
+        await _roomy_cache()
+        await plan.write()
+        if self.news is None and plan.news:  # told with the chunk, in its transaction
+            await plan.news.notify(plan.now)
+        if plan.counts:
+            await record(
+                "warnings.ingest",
+                actor=self.actor,
+                object_type="warning_batch",
+                object_id=self.source,
+                detail=plan.counts,
+            )
+
+    def _answer(self, plan: ChunkPlan) -> list[WarningResult]:
+        if self.news is not None and plan.news:
+            self.news.merge(plan.news)
+        return plan.answer()
+
+    async def _plan(self, items: list[IncomingWarning], *, carried: bool) -> ChunkPlan:
+        plan = ChunkPlan(source=self.source, items=items, generation=self.generation, now=datetime.now(UTC))
+        checked_all, rejected = _validate_all(items, self.types)
+        valid: dict[int, _Valid] = {}
+        for position, item in enumerate(items):
+            record_id = item.source_record_id
+            if position in rejected:
+                exc = rejected[position]
+                plan.results[position] = WarningResult(record_id, "rejected", error_code=exc.code, error=str(exc))
+            elif record_id in plan.first_seen or (carried and record_id in self.records):
+                plan.results[position] = WarningResult(record_id, "duplicate")
+            else:
+                plan.first_seen[record_id] = position
+                valid[position] = checked_all[position]
+        columns = ("id", "source_record_id", "status", "task")
+        existing = await _fetch_in(Warning, columns, "source_record_id", plan.first_seen, source=self.source)
+        for row in existing:
+            position = plan.first_seen[row["source_record_id"]]
+            valid.pop(position, None)
+            plan.results[position] = WarningResult(
+                row["source_record_id"],
+                "duplicate",
+                outcome=row["status"],
+                warning_id=str(row["id"]),
+                task_id=str(row["task"]) if row["task"] else None,
+            )
+        if valid:
+            await _route(self.source, valid, plan, self.tasks if carried else {}, lock=not carried)
+        if carried:
+            self._carry(plan)
+        return plan
+
+    def _carry(self, plan: ChunkPlan) -> None:
+        for task in [*plan.new_tasks.values(), *plan.joined.values()]:
+            self.tasks[task["household"]] = task
+        for result in plan.results.values():
+            if result.status == "created":
+                self.records[result.source_record_id] = result
+        # Duplicates of a record an earlier chunk took answer like it (once that chunk is written).
+        plan.earlier = self.records
+
+
+@dataclass
+class ChunkPlan:
+    """A chunk's results and the rows that make them true, built before its transaction opens."""
+
+    source: str
+    items: list[IncomingWarning]
+    generation: int
+    now: datetime
+    results: dict[int, WarningResult] = field(default_factory=dict)
+    first_seen: dict[str, int] = field(default_factory=dict)
+    new_tasks: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # household -> task
+    joined: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # task id -> task
+    # Joined tasks as read from the database: id -> updated_at (checked, and locked, when writing).
+    read_at: dict[UUID, datetime] = field(default_factory=dict)
+    task_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    update_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    warning_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    news: News | None = None
+    earlier: dict[str, WarningResult] = field(default_factory=dict)
+
+    async def write(self) -> None:
+        await _insert_many(VisitTask, _TASK_COLUMNS, self.task_rows)
+        # All joins of the chunk in one statement (one pipelined batch on PostgreSQL).
+        # Only where the task is still open and as it was read: otherwise nothing of this is written.
+        changed = await _update_many(
+            VisitTask,
+            ("priority", "type_codes", "warnings", "due_at", "updated_at"),
+            self.update_rows,
+            guard="updated_at",
+        )
+        if changed != len(self.update_rows):
+            raise _Stale
+        await _insert_many(Warning, _WARNING_COLUMNS, self.warning_rows)
+        await _insert_many(TaskEvent, ("task", "at", "actor_id", "kind", "detail"), self.events)
+
+    def answer(self) -> list[WarningResult]:
+        # Duplicates answer like their first occurrence, in this chunk or an earlier one.
+        for result in self.results.values():
+            if result.status == "duplicate" and result.warning_id is None:
+                first = self.results.get(self.first_seen.get(result.source_record_id, -1))
+                if first is None or first is result:
+                    first = self.earlier.get(result.source_record_id)
+                if first is not None and first is not result:
+                    result.outcome, result.warning_id, result.task_id = first.outcome, first.warning_id, first.task_id
+        return [self.results[position] for position in range(len(self.items))]
+
+
+class _Stale(Exception):
+    """A task the plan joins was closed or changed since it was read."""
+
+
+# A task changed meanwhile, or a row another writer added (an open task for the household, the
+# same record id): the plan no longer holds.
+_CONFLICTS: tuple[type[Exception], ...] = (_Stale, sqlite3.IntegrityError, asyncpg.exceptions.UniqueViolationError)
 
 
 def _validate(item: IncomingWarning, types: dict[str, dict[str, Any]]) -> _Valid:
@@ -225,76 +393,31 @@ def _check_after_point(checked: _Valid) -> None:
         raise Rejected("warning.facts", f"facts: at most {MAX_FACTS} plain values of ≤ 200 characters")
 
 
-async def _ingest_chunk(
-    source: str,
-    items: list[IncomingWarning],
-    types: dict[str, dict[str, Any]],
-    actor: Actor,
-    news: News | None = None,
-) -> list[WarningResult]:
-    results: dict[int, WarningResult] = {}
-    checked_all, rejected = _validate_all(items, types)
-    valid: dict[int, _Valid] = {}
-    first_seen: dict[str, int] = {}
-    for position, item in enumerate(items):
-        if position in rejected:
-            exc = rejected[position]
-            results[position] = WarningResult(item.source_record_id, "rejected", error_code=exc.code, error=str(exc))
-            continue
-        if item.source_record_id in first_seen:
-            results[position] = WarningResult(item.source_record_id, "duplicate")
-            continue
-        first_seen[item.source_record_id] = position
-        valid[position] = checked_all[position]
-
-    # Gathered news counts only once the chunk's transaction has committed.
-    chunk_news = News() if news is not None else None
-    async with write_transaction():
-        await _roomy_cache()
-        existing = await _fetch_in(
-            Warning, ("id", "source_record_id", "status", "task"), "source_record_id", first_seen, source=source
-        )
-        for row in existing:
-            position = first_seen[row["source_record_id"]]
-            valid.pop(position, None)
-            results[position] = WarningResult(
-                row["source_record_id"],
-                "duplicate",
-                outcome=row["status"],
-                warning_id=str(row["id"]),
-                task_id=str(row["task"]) if row["task"] else None,
-            )
-        if valid:
-            counts = await _route(source, valid, results, chunk_news)
-            await record("warnings.ingest", actor=actor, object_type="warning_batch", object_id=source, detail=counts)
-    if news is not None and chunk_news:
-        news.merge(chunk_news)
-    # Duplicates inside the batch answer like their first occurrence.
-    for result in results.values():
-        if result.status == "duplicate" and result.warning_id is None:
-            first = results.get(first_seen.get(result.source_record_id, -1))
-            if first is not None and first is not result:
-                result.outcome, result.warning_id, result.task_id = first.outcome, first.warning_id, first.task_id
-    return [results[position] for position in range(len(items))]
-
-
 async def _route(
-    source: str, valid: dict[int, _Valid], results: dict[int, WarningResult], news: News | None = None
-) -> dict[str, int]:
-    now = datetime.now(UTC)
+    source: str, valid: dict[int, _Valid], plan: ChunkPlan, carried: dict[UUID, dict[str, Any]], *, lock: bool
+) -> None:
+    """Match, place and assign each valid warning; fill ``plan`` with its results and rows.
+    ``carried``: open tasks this ingestion planned in earlier chunks (newer than the database's);
+    ``lock``: lock the open tasks read (planning inside the write transaction)."""
+    now = plan.now
     households, info = await _match_households(valid)
     placements = await _place_points(valid, households, info)
-    open_tasks = {
-        task["household"]: task
-        for task in map(_open_task, await _fetch_in(VisitTask, _TASK_FIELDS, "household", info, open_only=True))
-    }
+    open_tasks: dict[UUID, dict[str, Any]] = {}
+    found_tasks = await _fetch_in(VisitTask, _TASK_FIELDS, "household", info, open_only=True, lock=lock)
+    for found in map(_open_task, found_tasks):
+        if found["household"] not in carried:
+            open_tasks[found["household"]] = found
+            plan.read_at[found["id"]] = as_utc(found["updated_at"])
+    for known in info:
+        if known in carried:
+            open_tasks[known] = dict(carried[known])
+            plan.read_at[open_tasks[known]["id"]] = carried[known]["updated_at"]
     owners = await _owners({place[0] for place in placements.values() if place[0]})
 
-    new_tasks: dict[UUID, dict[str, Any]] = {}
+    new_tasks, joined, results = plan.new_tasks, plan.joined, plan.results
     new_task_ids: set[UUID] = set()
-    joined: dict[UUID, dict[str, Any]] = {}
-    warning_rows: list[tuple[Any, ...]] = []
-    events: list[tuple[UUID, str, str]] = []
+    warning_rows = plan.warning_rows
+    events = plan.events
     counts: dict[str, int] = defaultdict(int)
     deadlines: dict[tuple[int, str], datetime] = {}
     ring = crypto.keyring()
@@ -340,10 +463,10 @@ async def _route(
                 new_task_ids.add(task["id"])
                 events.append((task["id"], "created", event_detail.format(warning_text, type_text)))
             else:
+                # No event: the warning's row, naming its task, is the record (see tasks/history.py).
                 _join(task, kind, item.type_code, deadline)
                 if task["id"] not in new_task_ids:
                     joined[task["id"]] = task
-                events.append((task["id"], "warning_joined", event_detail.format(warning_text, type_text)))
             task_id = task["id"]
             status = _TASKED if task["assignee"] else _UNPLACED if not task["grid_code"] else _NO_WORKER
         counts[status] += 1
@@ -380,26 +503,57 @@ async def _route(
             task_id=(task_text.get(task_id) or task_text.setdefault(task_id, str(task_id))) if task_id else None,
         )
 
-    await _write_tasks(new_tasks, joined, now)
-    await _insert_many(Warning, _WARNING_COLUMNS, warning_rows)
-    await _insert_many(
-        TaskEvent,
-        ("task", "at", "actor_id", "kind", "detail"),
-        [(task_id, now, None, kind, detail) for task_id, kind, detail in events],
-    )
-    gathered = news if news is not None else News()
-    gathered.gather(new_tasks, joined, valid, households, placements)
-    if news is None:
-        await gathered.notify(now)
+    # Every row, made now: the next chunk's plan may change these task dicts before this is written.
+    for task in new_tasks.values():
+        task["updated_at"] = now
+        plan.task_rows.append(
+            (
+                task["id"],
+                task["household"],
+                task["grid_code"],
+                task["street"],
+                task["assignee"],
+                task["state"],
+                task["priority"],
+                _json(task["type_codes"]),
+                task["warnings"],
+                task["due_at"],
+                0,
+                "",
+                now,
+                now,
+            )
+        )
+    for task in joined.values():
+        # The last value guards the update: the task as it was read.
+        read_at = plan.read_at[task["id"]]
+        plan.update_rows.append(
+            (task["id"], task["priority"], _json(task["type_codes"]), task["warnings"], task["due_at"], now, read_at)
+        )
+        task["updated_at"] = now
+    plan.events = [(event[0], now, None, event[1], event[2]) for event in events]
+    plan.news = News()
+    plan.news.gather(new_tasks, joined, valid, households, placements)
     counts["tasks_created"] = len(new_tasks)
     counts["tasks_joined"] = len(joined)
-    return dict(counts)
+    plan.counts = dict(counts)
 
 
 _NEW = TaskState.new.value
 _TASKED, _UNMATCHED = WarningStatus.tasked.value, WarningStatus.unmatched.value
 _UNPLACED, _NO_WORKER = WarningStatus.unplaced.value, WarningStatus.no_worker.value
-_TASK_FIELDS = ("id", "household", "grid_code", "street", "assignee", "priority", "type_codes", "warnings", "due_at")
+_TASK_FIELDS = (
+    "id",
+    "household",
+    "grid_code",
+    "street",
+    "assignee",
+    "priority",
+    "type_codes",
+    "warnings",
+    "due_at",
+    "updated_at",
+)
 _WARNING_COLUMNS = (
     "id",
     "source",
@@ -512,55 +666,19 @@ async def _place_points(
     return places
 
 
+# Past this many grids, reading every current assignment (one per grid, ~13,000 in a city) is
+# cheaper than thousands of index probes for the listed ones.
+_ALL_OWNERS_FROM = 2_000
+
+
 async def _owners(grid_codes: set[str]) -> dict[str, UUID]:
-    rows = await _fetch_in(GridAssignment, ("grid_code", "worker"), "grid_code", grid_codes, current_only=True)
-    return {row["grid_code"]: _uuid(row["worker"]) for row in rows}
-
-
-async def _write_tasks(
-    new_tasks: dict[UUID, dict[str, Any]], joined: dict[UUID, dict[str, Any]], now: datetime
-) -> None:
-    await _insert_many(
-        VisitTask,
-        _TASK_COLUMNS,
-        [
-            (
-                task["id"],
-                task["household"],
-                task["grid_code"],
-                task["street"],
-                task["assignee"],
-                task["state"],
-                task["priority"],
-                _json(task["type_codes"]),
-                task["warnings"],
-                task["due_at"],
-                0,
-                "",
-                now,
-                now,
-            )
-            for task in new_tasks.values()
-        ],
-    )
-    # All joins of the chunk in one statement (one pipelined batch on PostgreSQL).
-    await _update_many(
-        VisitTask,
-        ("priority", "type_codes", "warnings", "due_at", "updated_at"),
-        [
-            (task["id"], task["priority"], _json(task["type_codes"]), task["warnings"], task["due_at"], now)
-            for task in joined.values()
-        ],
-    )
-    await _insert_many(
-        SyncChange,
-        ("account", "entity", "entity_id", "op", "at"),
-        [
-            (task["assignee"], "task", str(task["id"]), "upsert", now)
-            for task in [*new_tasks.values(), *joined.values()]
-            if task.get("assignee")
-        ],
-    )
+    if len(grid_codes) < _ALL_OWNERS_FROM:
+        rows = await _fetch_in(GridAssignment, ("grid_code", "worker"), "grid_code", grid_codes, current_only=True)
+    else:
+        rows = await GridAssignment.select(GridAssignment.grid_code, GridAssignment.worker).where(
+            GridAssignment.ended_at.is_null()
+        )
+    return {row["grid_code"]: _uuid(row["worker"]) for row in rows if row["grid_code"] in grid_codes}
 
 
 _TASK_COLUMNS = (
@@ -583,7 +701,8 @@ _TASK_COLUMNS = (
 
 @dataclass
 class News:
-    """Who must hear about ingested warnings, gathered over one or more chunks.
+    """Who must hear about ingested warnings, gathered over one or more chunks: the devices that
+    must fetch a task again (sync changes), and the people to tell.
 
     One inbox message per worker ("3 new visit tasks, 2 tasks with new warnings"), one per street's
     supervisors for tasks nobody owns and for unmatched warnings; not one per task."""
@@ -635,6 +754,13 @@ class News:
     async def notify(self, now: datetime) -> None:
         """Write the inbox messages, their sync changes and push nudges in the current transaction."""
         notes: list[_Note] = []
+        # Each worker's devices fetch each task once, however many chunks touched it.
+        task_changes = [
+            (worker, "task", str(task_id), "upsert", now)
+            for worker in set(self.new) | set(self.raised)
+            for task_id in self.new.get(worker, set()) | self.raised.get(worker, set())
+        ]
+        await _insert_many(SyncChange, ("account", "entity", "entity_id", "op", "at"), task_changes)
         for worker in set(self.new) | set(self.raised):
             new_ids = self.new.get(worker, set())
             new, raised = len(new_ids), len(self.raised.get(worker, set()) - new_ids)
@@ -826,10 +952,13 @@ async def _fetch_in(
     source: str | None = None,
     open_only: bool = False,
     current_only: bool = False,
+    lock: bool = False,
 ) -> list[Any]:
     """Rows whose ``key`` is one of ``values``, bound as one array instead of one parameter each.
 
-    ``source``: and of this source; ``open_only``: and not closed; ``current_only``: and not ended.
+    ``source``: and of this source; ``open_only``: and not closed; ``current_only``: and not ended;
+    ``lock``: lock the rows until the transaction ends (PostgreSQL; SQLite's write transaction
+    already holds the whole database).
     Rows are read by column name (asyncpg records, sqlite3 rows; UUIDs may come back as text).
     """
     wanted = list(values)
@@ -848,6 +977,8 @@ async def _fetch_in(
         sql += f" AND \"state\" <> '{TaskState.closed.value}'"
     if current_only:
         sql += ' AND "ended_at" IS NULL'
+    if lock and postgres:
+        sql += " FOR UPDATE"
     if postgres:
         return list(await connection.fetch(sql, *params))
     connection.row_factory = sqlite3.Row
@@ -882,25 +1013,40 @@ def _uuids(count: int) -> list[UUID]:
     return out
 
 
-async def _update_many(table: type[Table], columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """``rows`` are ``(id, *values)``; each row sets ``columns`` on the row with that id."""
+async def _update_many(
+    table: type[Table], columns: Sequence[str], rows: list[tuple[Any, ...]], *, guard: str | None = None
+) -> int:
+    """``rows`` are ``(id, *values)``; each row sets ``columns`` on the row with that id. With
+    ``guard``, each row ends with one more value: the row is changed only if its ``guard`` column
+    still holds it and it is not closed. Answers how many rows changed."""
     if not rows:
-        return
+        return 0
     kind, connection = _connection()
     name = table._meta.tablename
     if kind == "postgres":
         # One statement for all rows (arrays in, unnest), not one execution per row.
+        names = ["id", *columns, *(["expected"] if guard else [])]
         types = ["UUID", *(_pg_type(table, column) for column in columns)]
+        if guard:
+            types.append(_pg_type(table, guard))
         arrays = ", ".join(f"${n}::{type_}[]" for n, type_ in enumerate(types, start=1))
-        names = ", ".join(f'"{column}"' for column in ("id", *columns))
         sets = ", ".join(f'"{column}" = u."{column}"' for column in columns)
-        await connection.execute(
-            f'UPDATE "{name}" AS t SET {sets} FROM unnest({arrays}) AS u({names}) WHERE t."id" = u."id"',  # noqa: S608
+        where = 't."id" = u."id"'
+        if guard:
+            where += f' AND t."{guard}" = u."expected" AND t."state" <> \'{TaskState.closed.value}\''
+        quoted = ", ".join(f'"{column}"' for column in names)
+        status = await connection.execute(
+            f'UPDATE "{name}" AS t SET {sets} FROM unnest({arrays}) AS u({quoted}) WHERE {where}',  # noqa: S608
             *([row[n] for row in rows] for n in range(len(types))),
         )
-        return
+        return int(status.split()[-1])
     sets = ", ".join(f'"{column}" = ?' for column in columns)
-    await connection.executemany(
-        f'UPDATE "{name}" SET {sets} WHERE "id" = ?',  # noqa: S608
-        [(*row[1:], row[0]) for row in rows],
+    where = '"id" = ?'
+    if guard:
+        where += f' AND "{guard}" = ? AND "state" <> \'{TaskState.closed.value}\''
+    width = 1 + len(columns)
+    cursor = await connection.executemany(
+        f'UPDATE "{name}" SET {sets} WHERE {where}',  # noqa: S608
+        [(*row[1:width], row[0], *row[width:]) for row in rows],
     )
+    return int(cursor.rowcount)

@@ -261,3 +261,36 @@ async def test_a_new_phone_gets_its_tasks_and_its_map_in_one_compact_answer(as_r
     again = (await worker.get(f"/api/v1/sync?cursor={snapshot['cursor']}")).json()
     assert again["tasks"] == [] and again["removed_tasks"] == [] and again["cursor"] == snapshot["cursor"]
     assert again["grids"] is None
+
+
+async def test_a_chunk_planned_before_its_task_closed_opens_a_new_one(as_role, world) -> None:
+    """A file's next chunk is planned while the previous one is written. If the household's task is
+    closed (or changed) in between, the chunk is planned again when written: the warning never
+    joins a closed task, and nothing of the stale plan is written."""
+    from backend.audit.services import Actor
+    from backend.warnings.services import IncomingWarning, Ingestion, active_types
+
+    household, person = await _household(as_role, world)
+    ingestion = Ingestion("medical_insurance", actor=Actor.system("test"), types=await active_types())
+    first = IncomingWarning(f"R{secrets.token_hex(6)}", "large_medical_expense", id_number=person)
+    (opened,) = await ingestion.write(await ingestion.plan([first]))
+    # Planned from the carry (the task the first chunk opened), then the worker closes that task.
+    later = IncomingWarning(f"R{secrets.token_hex(6)}", "traffic_accident", id_number=person)
+    stale = await ingestion.plan([later])
+    await VisitTask.update({VisitTask.state: "closed"}).where(VisitTask.id == opened.task_id)
+    (result,) = await ingestion.write(stale)
+
+    assert result.status == "created" and result.task_id not in (None, opened.task_id)
+    closed = await VisitTask.select().where(VisitTask.id == opened.task_id).first()
+    assert closed["state"] == "closed" and closed["warnings"] == 1  # not joined after it closed
+    fresh = await VisitTask.select().where(VisitTask.id == result.task_id).first()
+    assert str(fresh["household"]) == household and fresh["state"] == "new" and fresh["warnings"] == 1
+    # And a plan whose task someone else raised meanwhile is redone too, counting both warnings.
+    third = IncomingWarning(f"R{secrets.token_hex(6)}", "disability_change", id_number=person)
+    raced = await ingestion.plan([third])
+    await VisitTask.update({VisitTask.warnings: 5, VisitTask.updated_at: datetime.now(CHINA)}).where(
+        VisitTask.id == result.task_id
+    )
+    (joined,) = await ingestion.write(raced)
+    assert joined.task_id == result.task_id
+    assert (await VisitTask.select().where(VisitTask.id == result.task_id).first())["warnings"] == 6
