@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 
 from backend.accounts.guards import roles
@@ -173,9 +173,12 @@ class RequestController(Controller):
         request: Request[Principal, Any, Any],
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0)] = 0,
+        task_id: FromQuery[UUID | None] = None,
     ) -> list[StaffRequestOut]:
-        """Residents' requests in the caller's area, personal data masked, with the services matched."""
-        return await services.staff_list(request.user, limit=limit, offset=offset)
+        """Residents' requests in the caller's area, personal data masked, with the services matched.
+        ``task_id`` narrows them to the requests that raised (or joined) that visit task: an empty list
+        for a task outside the caller's area, as for any request there."""
+        return await services.staff_list(request.user, limit=limit, offset=offset, task_id=task_id)
 
     @put(
         "/{request_id:uuid}/photos/{sha256:str}",

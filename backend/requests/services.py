@@ -320,12 +320,17 @@ def _decoded(value: Any) -> list[Any]:
     return list(decoded or [])
 
 
-async def staff_list(principal: Principal, *, limit: int, offset: int) -> list[StaffRequestOut]:
-    """Requests of the households the caller may see (worker: their grids; supervisor: the street)."""
+async def staff_list(
+    principal: Principal, *, limit: int, offset: int, task_id: UUID | None = None
+) -> list[StaffRequestOut]:
+    """Requests of the households the caller may see (worker: their grids; supervisor: the street),
+    optionally only those of one visit task; the scope applies the same either way."""
     scope = household_scope(principal)
     if scope is NO_ACCESS:
         return []
     query = HelpRequest.select().order_by(HelpRequest.created_at, ascending=False).limit(limit).offset(offset)
+    if task_id is not None:
+        query = query.where(HelpRequest.task == task_id)
     if scope is not None:
         query = query.where(HelpRequest.household.is_in(Household.select(Household.id).where(scope)))
     rows = await query

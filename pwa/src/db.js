@@ -141,6 +141,16 @@ export async function keptApplications(account, householdId) {
   return (await getMeta(`apps:${account}:${householdId}`)) || null;
 }
 
+// The residents' requests behind a task as last seen online: only what the task screen shows (masked
+// phone, no name or ID number) and the thumbnails as Blobs (photo id → Blob), to show them offline.
+export async function keepTaskRequests(account, taskId, items, thumbs) {
+  await setMeta(`requests:${account}:${taskId}`, { at: new Date().toISOString(), items, thumbs });
+}
+
+export async function keptTaskRequests(account, taskId) {
+  return (await getMeta(`requests:${account}:${taskId}`)) || null;
+}
+
 // Facts the worker typed on the apply screen and has not yet sent with an application.
 export async function keepTypedFacts(account, householdId, facts) {
   await setMeta(`typed:${account}:${householdId}`, facts);

@@ -14,8 +14,18 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.flows import goto_tasks, open_phone, sign_in, task_item
-from tests.e2e.harness import PHONE, AppServer, World, app_ready, camera_jpeg, has_exif, small_jpeg
+from tests.e2e.flows import goto_tasks, open_phone, reload, sign_in, task_item
+from tests.e2e.harness import (
+    PHONE,
+    AppServer,
+    World,
+    app_ready,
+    camera_jpeg,
+    go_offline,
+    go_online,
+    has_exif,
+    small_jpeg,
+)
 from tests.e2e.seed import CELL, PASSWORD, SOUTH, WEST
 from tests.helpers import id_number
 
@@ -236,7 +246,8 @@ def test_a_guest_sends_a_photo_with_the_request_and_the_grid_worker_sees_it(
     page = context.new_page()
     page.goto("/#/ask")
     app_ready(page)
-    fill_request(page, name="赵淑芬", person=id_number(), phone_number=mobile(), what="屋顶漏雨，墙面发霉")
+    phone_number, what = mobile(), "屋顶漏雨，墙面发霉"
+    fill_request(page, name="赵淑芬", person=id_number(), phone_number=phone_number, what=what)
     pin_on_map(page, lon, lat)
     # A 12-megapixel camera photo with GPS in its EXIF: the phone shrinks it before anything is sent.
     page.get_by_test_id("ask-photo-input").set_input_files(str(camera_jpeg(tmp_path / "IMG_ROOF.jpg")))
@@ -287,6 +298,65 @@ def test_a_guest_sends_a_photo_with_the_request_and_the_grid_worker_sees_it(
     assert (
         app_server.api("worker4").request("GET", f"/api/v1/requests/{seen['id']}/photos/{photo['id']}").status_code
         == 404
+    )
+
+    # The worker's phone: the task says what the resident asked, with the photo, and keeps it for offline.
+    worker_phone = phone()
+    worker_page = open_phone(worker_phone, worker)
+    asked = open_task_request(worker_page, seen["task_id"])
+    expect(asked).to_have_attribute("data-source", "server")
+    expect(asked.get_by_test_id("task-request-description")).to_have_text(what)
+    expect(asked).to_contain_text(phone_number[:3] + "****" + phone_number[-4:])
+    assert phone_number not in worker_page.content()
+    wait_for_request_thumbnail(worker_page, photo["id"])
+    asked.scroll_into_view_if_needed()
+    fits_the_phone(worker_page, artifacts, "task-resident-request")
+    # A tap opens the full photo (read from the server, audited like any other read).
+    worker_page.locator(f'[data-testid="task-request-photo"][data-photo-id="{photo["id"]}"] button').click()
+    full_view = worker_page.get_by_test_id("task-request-photo-full")
+    expect(full_view).to_be_visible()
+    worker_page.wait_for_function(
+        "() => { const img = document.querySelector('[data-testid=\"task-request-photo-full\"] img');"
+        " return !!img && img.complete && img.naturalWidth > 0; }"
+    )
+    worker_page.get_by_test_id("task-request-photo-close").click()
+    expect(full_view).to_have_count(0)
+    audited = app_server.query(
+        "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'request_photo.read' AND object_id = $1 AND actor_id = $2",
+        photo["id"],
+        app_server.account_id(worker),
+    )
+    assert audited[0]["n"] == 2, audited  # the API call above, and the tap
+
+    # In a basement: the same card from the phone's copy, saying when it was seen.
+    go_offline(worker_phone)
+    reload(worker_page)
+    expect(asked).to_have_attribute("data-source", "phone")
+    expect(worker_page.get_by_test_id("task-request-kept")).to_be_visible()
+    expect(asked.get_by_test_id("task-request-description")).to_have_text(what)
+    wait_for_request_thumbnail(worker_page, photo["id"])
+    go_online(worker_phone)
+
+
+def open_task_request(page: Any, task_id: str) -> Any:
+    """Open the task from the list; the card with the resident's request on its detail screen."""
+    goto_tasks(page)
+    task_item(page, task_id).click()
+    expect(page.get_by_test_id("task-detail")).to_have_attribute("data-task-id", task_id)
+    asked = page.get_by_test_id("task-request")
+    expect(asked).to_be_visible()
+    return asked
+
+
+def wait_for_request_thumbnail(page: Any, photo_id: str) -> None:
+    """The thumbnail is on the screen as a decoded image, not merely an <img> tag."""
+    figure = page.locator(f'[data-testid="task-request-photo"][data-photo-id="{photo_id}"]')
+    expect(figure).to_have_attribute("data-loaded", "true")
+    page.wait_for_function(
+        "(id) => { const img = document.querySelector("
+        '`[data-testid="task-request-photo"][data-photo-id="${id}"] img`);'
+        " return !!img && img.complete && img.naturalWidth > 0; }",
+        arg=photo_id,
     )
 
 

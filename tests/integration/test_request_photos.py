@@ -209,3 +209,52 @@ async def _sign_up_stranger(device: Api) -> None:
         actor=Actor.system("tests"),
     )
     assert (await device.login(username)).status_code == 200
+
+
+async def _ask_as_guest(guest: Api, body: dict[str, Any]) -> dict[str, Any]:
+    sent = await guest.post("/api/v1/requests/guest", json=body, headers={"idempotency-key": str(uuid.uuid4())})
+    assert sent.status_code == 201, sent.text
+    return sent.json()
+
+
+async def test_the_worker_opens_a_task_and_gets_the_requests_that_raised_it(http, world: World, as_role) -> None:
+    guest = Api(http)
+    lon, lat = await _inside(world.grid_codes["GA1"])
+    where = {"source": "pin", "lon": lon, "lat": lat}
+    body = _request(location=where)
+    answer = await _ask_as_guest(guest, body)
+    photo = await _put_guest(guest, answer, phone_photo(seed=21))
+    assert photo.status_code == 201, photo.text
+    # The same person asks again before the visit: it joins the same task. Another family's is another task.
+    later = _request(location=where, id_number=body["id_number"], description="又停电了，药放不了冰箱", needs=[])
+    again = await _ask_as_guest(guest, later)
+    stranger = await _ask_as_guest(guest, _request(location=where))
+    worker = await as_role("worker_a")
+    everything = {item["id"]: item for item in (await worker.get("/api/v1/requests")).json()}
+    task_id = everything[answer["id"]]["task_id"]
+    assert task_id and everything[again["id"]]["task_id"] == task_id
+    assert everything[stranger["id"]]["task_id"] not in (None, task_id)
+
+    listed = await worker.get("/api/v1/requests", params={"task_id": task_id})
+
+    assert listed.status_code == 200, listed.text
+    items = listed.json()
+    assert [item["id"] for item in items] == [again["id"], answer["id"]]  # newest first, this task's only
+    first = items[1]
+    assert first["description"] == body["description"] and first["needs"] == ["medical", "living"]
+    assert first["created_at"] and first["task_id"] == task_id
+    assert [item["id"] for item in first["photos"]] == [photo.json()["id"]]
+    assert first["phone_masked"] == body["phone"][:3] + "****" + body["phone"][-4:]
+    assert items[0]["photos"] == [] and items[0]["needs"] == []
+    # Masked fields only: no full phone, ID number or name anywhere in the answer.
+    for secret in (body["phone"], later["phone"], body["id_number"], body["name"]):
+        assert secret not in listed.text
+    # Another grid's worker and another street's supervisor get nothing for that task (as for the
+    # list itself); the street's own supervisor gets the same two.
+    for other in ("worker_b", "supervisor_b"):
+        refused = await (await as_role(other)).get("/api/v1/requests", params={"task_id": task_id})
+        assert refused.status_code == 200 and refused.json() == [], other
+    street = await (await as_role("supervisor_a")).get("/api/v1/requests", params={"task_id": task_id})
+    assert [item["id"] for item in street.json()] == [again["id"], answer["id"]]
+    # A task id that is not one is refused, never read as "no filter".
+    assert (await worker.get("/api/v1/requests", params={"task_id": "nope"})).status_code == 400

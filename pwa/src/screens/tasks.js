@@ -1,7 +1,7 @@
 // Worker screens: the task list, a task's detail, the visit form.
 import { account, api, getSession, request, uuid } from "../api.js";
 import { entriesOf, lastSyncAt, pendingTaskIds, queueVisit, state, syncNow } from "../core.js";
-import { getMeta, getTask, keepApplications, listTasks, setMeta } from "../db.js";
+import { getMeta, getTask, keepApplications, keepTaskRequests, keptTaskRequests, listTasks, setMeta } from "../db.js";
 import { fmtTime, getLang, has, NEEDS, problemText, t } from "../i18n.js";
 import { compressPhoto } from "../photos.js";
 import { clear, distanceM, fmtDistance, h, put, toast } from "../ui.js";
@@ -194,6 +194,9 @@ export async function detail(container, taskId) {
       task.return_reason ? field(t("task_return_reason"), task.return_reason) : null,
     ),
   );
+  // Filled once known (from the server, or as kept on the phone); hidden when the task has no request.
+  const asked = h("section", { testid: "task-request", class: "card", hidden: true });
+  put(root, asked);
   const role = getSession() && getSession().role;
   if (role === "grid_worker" && hh.id) keepHouseholdApplications(acc, hh.id);
   if (role === "grid_worker") {
@@ -240,12 +243,21 @@ export async function detail(container, taskId) {
   put(root, visits);
   put(container, root);
   loadVisits(visits, taskId).catch(() => {});
+  loadRequests(asked, acc, taskId, (task.type_codes || []).includes("resident_request")).catch(() => {});
   return () => {
-    for (const url of visitUrls.splice(0)) URL.revokeObjectURL(url);
+    for (const url of objectUrls.splice(0)) URL.revokeObjectURL(url);
+    closePhoto();
   };
 }
 
-const visitUrls = [];
+// Blob URLs of the photos on the open task screen, let go when it closes.
+const objectUrls = [];
+
+function blobUrl(blob) {
+  const url = URL.createObjectURL(blob);
+  objectUrls.push(url);
+  return url;
+}
 
 // The household's applications, kept on the phone while there is a connection, so the apply screen
 // can list them at the kitchen table without one.
@@ -281,11 +293,105 @@ async function loadVisits(section, taskId) {
       if (!p.complete || !p.photo_id) continue;
       const img = await request("GET", `/api/v1/photos/${p.photo_id}/thumbnail`, { blob: true, timeout: 8000 }).catch(() => null);
       if (!img || !img.ok || !img.blob) continue;
-      const url = URL.createObjectURL(img.blob);
-      visitUrls.push(url);
-      put(thumbs, h("figure", { testid: "task-visit-photo", class: "thumb" }, h("img", { src: url, alt: "" })));
+      put(thumbs, h("figure", { testid: "task-visit-photo", class: "thumb" }, h("img", { src: blobUrl(img.blob), alt: "" })));
     }
   }
+}
+
+// --- the resident's request behind the task -----------------------------------------------------
+// What the resident told us (masked phone only), so the worker knows why they are going. Online, the
+// server's list (kept on the phone with its thumbnails); offline, the list as last seen.
+async function loadRequests(section, acc, taskId, expected) {
+  const res = await request("GET", `/api/v1/requests?task_id=${taskId}`, { timeout: 4000 }).catch(() => null);
+  const kept = await keptTaskRequests(acc, taskId).catch(() => null);
+  const online = !!(res && res.ok && Array.isArray(res.json));
+  const items = online ? res.json.map(keepable) : kept && kept.items;
+  section.dataset.source = online ? "server" : items ? "phone" : "none";
+  if (online && !items.length && kept) await keepTaskRequests(acc, taskId, [], {});
+  // Nothing to show: no request behind this task (or none known, for a task no resident raised).
+  if (items ? !items.length : !expected) return;
+  clear(section).append(h("h3", null, t("task_request")));
+  section.hidden = false;
+  if (!items) return put(section, h("p", { testid: "task-request-offline", class: "muted small" }, t("task_request_offline")));
+  if (!online) put(section, h("p", { testid: "task-request-kept", class: "muted small" }, t("task_request_kept", { t: fmtTime(kept.at) })));
+  const thumbs = online ? {} : kept.thumbs || {};
+  const loads = [];
+  for (const item of items) {
+    const figures = h("div", { class: "thumbs" });
+    put(section, requestCard(item, figures));
+    for (const photo of item.photos) {
+      const figure = h("figure", { testid: "task-request-photo", class: "thumb", dataset: { photoId: photo.id, loaded: "false" } });
+      put(figures, figure);
+      const shown = online ? fetchThumb(item.id, photo.id, kept) : Promise.resolve(thumbs[photo.id] || null);
+      loads.push(
+        shown.then((blob) => {
+          if (!blob) return;
+          thumbs[photo.id] = blob;
+          showThumb(figure, item.id, photo.id, blob);
+        }),
+      );
+    }
+  }
+  await Promise.all(loads);
+  if (online) await keepTaskRequests(acc, taskId, items, thumbs);
+}
+
+// Only what the card shows is kept on the phone.
+function keepable(item) {
+  const photos = (item.photos || []).map((p) => ({ id: p.id }));
+  return { id: item.id, created_at: item.created_at, description: item.description, needs: item.needs || [], phone_masked: item.phone_masked, photos };
+}
+
+function requestCard(item, figures) {
+  const needs = item.needs.map((n) => (has(`need_${n}`) ? t(`need_${n}`) : n)).join("、");
+  return h(
+    "div",
+    { testid: "task-request-item", class: "item", dataset: { requestId: item.id } },
+    field(t("task_request_asked"), fmtTime(item.created_at)),
+    h("p", { testid: "task-request-description" }, item.description),
+    needs ? field(t("task_request_needs"), needs) : null,
+    field(t("task_request_contact"), item.phone_masked),
+    figures,
+  );
+}
+
+// The thumbnail from the server; the one kept earlier when the server cannot send it now.
+async function fetchThumb(requestId, photoId, kept) {
+  const res = await request("GET", `/api/v1/requests/${requestId}/photos/${photoId}/thumbnail`, { blob: true, timeout: 8000 }).catch(() => null);
+  if (res && res.ok && res.blob) return res.blob;
+  return (kept && kept.thumbs && kept.thumbs[photoId]) || null;
+}
+
+function showThumb(figure, requestId, photoId, blob) {
+  const open = h("button", { type: "button", class: "photo-open", "aria-label": t("task_request_photo") }, h("img", { src: blobUrl(blob), alt: t("task_request_photo") }));
+  open.addEventListener("click", () => openPhoto(requestId, photoId, open));
+  figure.append(open);
+  figure.dataset.loaded = "true";
+}
+
+// The full photo over the screen (every read is audited by the server); it needs a connection.
+let viewer = null;
+
+async function openPhoto(requestId, photoId, button) {
+  button.disabled = true;
+  const res = await request("GET", `/api/v1/requests/${requestId}/photos/${photoId}`, { blob: true, timeout: 15000 }).catch(() => null);
+  button.disabled = false;
+  if (!res || !res.ok || !res.blob) return toast(t("needs_online"));
+  closePhoto();
+  const close = h("button", { testid: "task-request-photo-close", type: "button", class: "btn small", onclick: closePhoto }, t("task_request_close"));
+  viewer = h(
+    "div",
+    { testid: "task-request-photo-full", class: "photo-view", role: "dialog", "aria-modal": "true", dataset: { photoId } },
+    h("img", { src: blobUrl(res.blob), alt: t("task_request_photo"), onclick: closePhoto }),
+    close,
+  );
+  document.body.append(viewer);
+  close.focus();
+}
+
+function closePhoto() {
+  if (viewer) viewer.remove();
+  viewer = null;
 }
 
 // --- visit form ----------------------------------------------------------------------------------
