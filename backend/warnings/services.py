@@ -720,9 +720,9 @@ class News:
         households: dict[int, UUID],
         placements: dict[int, tuple[str | None, int | None]],
     ) -> None:
-        for task_id, task in new_tasks.items():
+        for task in new_tasks.values():  # keyed by household
             if task["assignee"]:
-                self.new[task["assignee"]].add(task_id)
+                self.new[task["assignee"]].add(task["id"])
             else:
                 self.waiting_by_street[task["street"]] += 1
         for task_id, task in joined.items():

@@ -294,3 +294,22 @@ async def test_a_chunk_planned_before_its_task_closed_opens_a_new_one(as_role, w
     (joined,) = await ingestion.write(raced)
     assert joined.task_id == result.task_id
     assert (await VisitTask.select().where(VisitTask.id == result.task_id).first())["warnings"] == 6
+
+
+async def test_the_workers_phone_gets_the_new_and_the_raised_task_on_its_next_sync(
+    http, api_key, as_role, world
+) -> None:
+    _, earlier = await _household(as_role, world)
+    await _post(http, api_key, [_warning(earlier)])  # so the phone has synced something: a cursor past 0
+    _, person = await _household(as_role, world)
+    worker = await as_role("worker_a")
+    cursor = (await worker.get("/api/v1/sync")).json()["cursor"]
+    assert cursor > 0
+    created = (await _post(http, api_key, [_warning(person)])).json()["results"][0]
+    delta = (await worker.get(f"/api/v1/sync?cursor={cursor}")).json()
+    assert delta["full"] is False  # what changed since the cursor, not a fresh snapshot
+    assert created["task_id"] in [task["id"] for task in delta["tasks"]] and not delta["removed_tasks"]
+    joined = (await _post(http, api_key, [_warning(person, "death_of_earner")])).json()["results"][0]
+    again = (await worker.get(f"/api/v1/sync?cursor={delta['cursor']}")).json()
+    (raised,) = [task for task in again["tasks"] if task["id"] == joined["task_id"] == created["task_id"]]
+    assert raised["warnings"] == 2 and raised["priority"] == 1
