@@ -110,13 +110,15 @@ export async function queueVisit({ taskId, fields, photos }) {
  * Queues an application on the family's behalf. `draft` is the request body; a photo still in the
  * outbox is named {visit_entry, sha256}. The entry id is the application's Idempotency-Key.
  */
-export async function queueApplication({ taskId, householdId, draft, services }) {
+// An application into the outbox, with the photos taken for it on the apply screen (their Blobs in
+// the same transaction; uploaded before the application that names them), then a flush.
+export async function queueApplication({ taskId, householdId, draft, services, photos = [] }) {
   const acc = account();
   if (!acc) throw new Error("not signed in");
-  const entry = newApplicationEntry({ id: uuid(), account: acc, taskId, householdId, draft, services, now: Date.now() });
+  const entry = newApplicationEntry({ id: uuid(), account: acc, taskId, householdId, draft, services, photos, now: Date.now() });
   const session = getSession();
   entry.username = session && session.me ? session.me.username : "";
-  await outboxStore.add(entry, []);
+  await outboxStore.add(entry, photos.map(({ blob, sha256, size }) => ({ blob, sha256, size })));
   emit("outbox");
   registerBackgroundSync();
   flush().catch(() => {});

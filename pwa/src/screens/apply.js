@@ -3,12 +3,11 @@
 // phone matches with the rules and household facts kept at sync time (eligibility.js) and says so.
 // The application always goes through the outbox, so it is never lost to a bad connection, with the
 // photos taken on this screen (ID card, signed authorisation) riding in the same entry.
-import { account, api, ApiError, getSession, request, uuid } from "../api.js";
-import { cachedCatalogue, cachedFacts, cachedRules, emit, entriesOf, flush, rememberFacts, state, subscribe } from "../core.js";
-import { getTask, keepApplications, keepTypedFacts, keptApplications, outboxStore, typedFacts } from "../db.js";
+import { account, api, ApiError, request } from "../api.js";
+import { cachedCatalogue, cachedFacts, cachedRules, entriesOf, queueApplication, rememberFacts, state, subscribe } from "../core.js";
+import { getTask, keepApplications, keepTypedFacts, keptApplications, typedFacts } from "../db.js";
 import { explainLeaf, matchAll } from "../eligibility.js";
 import { fmtTime, getLang, has, problemText, t } from "../i18n.js";
-import { newApplicationEntry } from "../outbox.js";
 import { compressPhoto } from "../photos.js";
 import { clear, h, put, toast } from "../ui.js";
 
@@ -41,20 +40,6 @@ function statusCard(app) {
     h("div", { class: "small muted" }, fmtTime(app.created_at)),
     h("div", { testid: "application-summary" }, pick(app.summary_zh, app.summary_en)),
   );
-}
-
-// An application into the outbox with the photos taken for it (their Blobs in the same transaction),
-// then a flush. core.queueApplication takes no photos, hence this one.
-async function queueApplication({ taskId, householdId, draft, services, photos }) {
-  const acc = account();
-  if (!acc) throw new Error("not signed in");
-  const entry = newApplicationEntry({ id: uuid(), account: acc, taskId, householdId, draft, services, photos, now: Date.now() });
-  const session = getSession();
-  entry.username = session && session.me ? session.me.username : "";
-  await outboxStore.add(entry, photos.map(({ blob, sha256, size }) => ({ blob, sha256, size })));
-  emit("outbox");
-  flush().catch(() => {});
-  return entry.id;
 }
 
 export async function apply(container, taskId) {
