@@ -22,12 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
-import anyio.to_thread
-
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.audit.services import Actor, record, refuse_unseen
-from backend.audit.tables import Outcome
 from backend.households.scope import NO_ACCESS, household_scope
 from backend.households.tables import Household
 from backend.lib.crypto import blind_index
@@ -37,7 +34,7 @@ from backend.requests.schemas import RequestPhotoOut
 from backend.requests.tables import HelpRequest, RequestPhoto
 from backend.settings import get_settings
 from backend.tasks.tables import VisitTask
-from backend.visits import images
+from backend.visits.services import clean_photo
 from backend.visits.storage import photo_storage
 
 MAX_PHOTOS = 3
@@ -119,29 +116,6 @@ def _check(sha256: str, data: bytes) -> None:
         )
 
 
-async def _clean(sender: Sender, request_id: UUID, data: bytes) -> images.CleanPhoto:
-    settings = get_settings().storage
-    try:
-        return await anyio.to_thread.run_sync(
-            lambda: images.clean(
-                data,
-                max_pixels=settings.photo_max_pixels,
-                thumbnail_px=settings.thumbnail_px,
-                quality=settings.jpeg_quality,
-            )
-        )
-    except images.ImageRejected as exc:
-        await record(
-            "request_photo.upload",
-            actor=sender.actor,
-            object_type="help_request",
-            object_id=str(request_id),
-            outcome=Outcome.failure,
-            detail={"reason": exc.code},
-        )
-        raise InvalidInput(exc.message_en, exc.message_zh, code=exc.code) from exc
-
-
 async def _stored(request_id: UUID, sha256: str) -> dict[str, Any] | None:
     return await RequestPhoto.select().where(RequestPhoto.dedupe_key == f"{request_id}:{sha256}").first()
 
@@ -159,7 +133,9 @@ async def upload(sender: Sender, request_id: UUID, sha256: str, data: bytes) -> 
             f"每条求助最多附 {MAX_PHOTOS} 张照片",
             code="request.too_many_photos",
         )
-    photo = await _clean(sender, request_id, data)
+    photo = await clean_photo(
+        data, actor=sender.actor, action="request_photo.upload", on=("help_request", str(request_id))
+    )
     # Content addresses, apart from the visits' photos: the same bytes twice are one object.
     storage_key, thumbnail_key = f"request-photos/{sha256}.jpg", f"request-thumbnails/{sha256}.jpg"
     storage = photo_storage()

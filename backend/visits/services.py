@@ -34,7 +34,7 @@ import msgspec
 from backend.accounts.principal import Principal
 from backend.accounts.tables import Role
 from backend.applications.tables import DepartmentCase
-from backend.audit.services import record, refuse_unseen
+from backend.audit.services import Actor, record, refuse_unseen
 from backend.audit.tables import Outcome
 from backend.households.scope import NO_ACCESS, household_scope
 from backend.households.tables import Household
@@ -423,14 +423,13 @@ async def _put(principal: Principal, slot: Slot, sha256: str, chunk: Chunk) -> t
     return True, UploadStatus(received=len(data), complete=True, photo_id=photo_id)
 
 
-async def _finish(principal: Principal, slot: Slot, sha256: str, data: bytes) -> UUID:
+async def clean_photo(data: bytes, *, actor: Actor, action: str, on: tuple[str, str]) -> images.CleanPhoto:
+    """The uploaded bytes re-encoded upright without metadata, with a thumbnail (off the event loop);
+    bytes that are no photo, or too big a one, are refused with a clear error and audited as a failed
+    ``action`` on ``on`` (object type, id)."""
     settings = get_settings().storage
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise InvalidInput(
-            "The photo's bytes do not match its sha256", "照片内容与校验值不一致", code="photo.hash_mismatch"
-        )
     try:
-        photo = await anyio.to_thread.run_sync(
+        return await anyio.to_thread.run_sync(
             lambda: images.clean(
                 data,
                 max_pixels=settings.photo_max_pixels,
@@ -440,14 +439,22 @@ async def _finish(principal: Principal, slot: Slot, sha256: str, data: bytes) ->
         )
     except images.ImageRejected as exc:
         await record(
-            "photo.upload",
-            actor=principal.actor,
-            object_type=slot.kind,
-            object_id=str(slot.owner),
+            action,
+            actor=actor,
+            object_type=on[0],
+            object_id=on[1],
             outcome=Outcome.failure,
             detail={"reason": exc.code},
         )
         raise InvalidInput(exc.message_en, exc.message_zh, code=exc.code) from exc
+
+
+async def _finish(principal: Principal, slot: Slot, sha256: str, data: bytes) -> UUID:
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise InvalidInput(
+            "The photo's bytes do not match its sha256", "照片内容与校验值不一致", code="photo.hash_mismatch"
+        )
+    photo = await clean_photo(data, actor=principal.actor, action="photo.upload", on=(slot.kind, str(slot.owner)))
     storage = photo_storage()
     storage_key, thumbnail_key = f"photos/{sha256}.jpg", f"thumbnails/{sha256}.jpg"
     await storage.put(storage_key, photo.jpeg)

@@ -461,7 +461,7 @@ async def _route(
                 }
                 new_tasks[household] = task
                 new_task_ids.add(task["id"])
-                events.append((task["id"], "created", event_detail.format(warning_text, type_text)))
+                events.append((task["id"], now, None, "created", event_detail.format(warning_text, type_text)))
             else:
                 # No event: the warning's row, naming its task, is the record (see tasks/history.py).
                 _join(task, kind, item.type_code, deadline)
@@ -531,7 +531,6 @@ async def _route(
             (task["id"], task["priority"], _json(task["type_codes"]), task["warnings"], task["due_at"], now, read_at)
         )
         task["updated_at"] = now
-    plan.events = [(event[0], now, None, event[1], event[2]) for event in events]
     plan.news = News()
     plan.news.gather(new_tasks, joined, valid, households, placements)
     counts["tasks_created"] = len(new_tasks)
