@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -36,7 +36,6 @@ from backend.audit.services import Actor, record
 from backend.grids.index_cache import current_layer
 from backend.grids.placement import place_points
 from backend.grids.tables import GridAssignment
-from backend.households.tables import Household
 from backend.lib import crypto, pii
 from backend.lib.db import as_utc, engine, write_transaction
 from backend.notifications.services import PUSH_JOB
@@ -154,7 +153,7 @@ class Ingestion:
         self, source: str, *, actor: Actor, types: dict[str, dict[str, Any]], news: News | None = None
     ) -> None:
         self.source, self.actor, self.types, self.news = source, actor, types, news
-        self.tasks: dict[UUID, dict[str, Any]] = {}  # household -> its open task, as planned so far
+        self.tasks: dict[str, dict[str, Any]] = {}  # household -> its open task, as planned so far
         self.records: dict[str, WarningResult] = {}  # record id -> the result of its first warning
         self.generation = 0  # raised when the carry is found stale
 
@@ -256,10 +255,10 @@ class ChunkPlan:
     now: datetime
     results: dict[int, WarningResult] = field(default_factory=dict)
     first_seen: dict[str, int] = field(default_factory=dict)
-    new_tasks: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # household -> task
-    joined: dict[UUID, dict[str, Any]] = field(default_factory=dict)  # task id -> task
+    new_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # household -> task
+    joined: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> task
     # Joined tasks as read from the database: id -> updated_at (checked, and locked, when writing).
-    read_at: dict[UUID, datetime] = field(default_factory=dict)
+    read_at: dict[str, datetime] = field(default_factory=dict)
     task_rows: list[tuple[Any, ...]] = field(default_factory=list)
     update_rows: list[tuple[Any, ...]] = field(default_factory=list)
     warning_rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -394,78 +393,77 @@ def _check_after_point(checked: _Valid) -> None:
 
 
 async def _route(
-    source: str, valid: dict[int, _Valid], plan: ChunkPlan, carried: dict[UUID, dict[str, Any]], *, lock: bool
+    source: str, valid: dict[int, _Valid], plan: ChunkPlan, carried: dict[str, dict[str, Any]], *, lock: bool
 ) -> None:
     """Match, place and assign each valid warning; fill ``plan`` with its results and rows.
     ``carried``: open tasks this ingestion planned in earlier chunks (newer than the database's);
-    ``lock``: lock the open tasks read (planning inside the write transaction)."""
+    ``lock``: lock the open tasks read (planning inside the write transaction).
+
+    Ids are handled as text throughout (households, tasks, workers, the new rows' ids): both
+    drivers take text for a UUID column, and text hashes and compares at C speed."""
     now = plan.now
     households, info = await _match_households(valid)
-    placements = await _place_points(valid, households, info)
-    open_tasks: dict[UUID, dict[str, Any]] = {}
+    places = await _place(valid, households, info)
+    open_tasks: dict[str, dict[str, Any]] = {}
     found_tasks = await _fetch_in(VisitTask, _TASK_FIELDS, "household", info, open_only=True, lock=lock)
     for found in map(_open_task, found_tasks):
         if found["household"] not in carried:
             open_tasks[found["household"]] = found
-            plan.read_at[found["id"]] = as_utc(found["updated_at"])
+            plan.read_at[found["id"]] = found["updated_at"]
     for known in info:
         if known in carried:
             open_tasks[known] = dict(carried[known])
             plan.read_at[open_tasks[known]["id"]] = carried[known]["updated_at"]
-    owners = await _owners({place[0] for place in placements.values() if place[0]})
 
     new_tasks, joined, results = plan.new_tasks, plan.joined, plan.results
-    new_task_ids: set[UUID] = set()
     warning_rows = plan.warning_rows
     events = plan.events
     counts: dict[str, int] = defaultdict(int)
     deadlines: dict[tuple[int, str], datetime] = {}
     ring = crypto.keyring()
-    ids = iter(_uuids(2 * len(valid)))  # a warning's id, and a new task's
+    ids = iter(_ids(2 * len(valid)))  # a warning's id, and a new task's
     # A task event's detail, as msgspec would encode it, without a dict and an encode per warning.
     event_detail = '{{"warning":"{}","type":{},"source":' + _json(source).replace("{", "{{").replace("}", "}}") + "}}"
     type_json: dict[str, str] = {}
-    task_text: dict[UUID, str] = {}
+    no_place = (None, None, None)
 
     for position, checked in valid.items():
         item, kind = checked.item, checked.type
         household = households.get(position)
         warning_id = next(ids)
-        warning_text = str(warning_id)
-        type_text = type_json.get(item.type_code)
-        if type_text is None:
-            type_text = type_json[item.type_code] = _json(item.type_code)
-        grid_code, street = placements.get(position, (None, None))
+        grid_code, street, owner = places.get(position, no_place)
         task_id = None
         if household is None:
             status = _UNMATCHED
         else:
             rule = (kind["deadline_amount"], kind["deadline_unit"])
-            if rule not in deadlines:  # the same for every warning of the chunk: computed once
-                deadlines[rule] = due_at(now, *rule)
-            deadline = deadlines[rule]
+            deadline = deadlines.get(rule)
+            if deadline is None:  # the same for every warning of the chunk: computed once
+                deadline = deadlines[rule] = due_at(now, *rule)
             task = open_tasks.get(household) or new_tasks.get(household)
             if task is None:
-                assignee = owners.get(grid_code) if grid_code else None
+                type_text = type_json.get(item.type_code)
+                if type_text is None:
+                    type_text = type_json[item.type_code] = _json(item.type_code)
                 task = {
                     "id": next(ids),
                     "household": household,
                     "grid_code": grid_code,
                     "street": street,
-                    "assignee": assignee,
+                    "assignee": owner,
                     "state": _NEW,
                     "priority": kind["priority"],
                     "type_codes": [item.type_code],
                     "warnings": 1,
                     "due_at": deadline,
+                    "new": True,
                 }
                 new_tasks[household] = task
-                new_task_ids.add(task["id"])
-                events.append((task["id"], now, None, "created", event_detail.format(warning_text, type_text)))
+                events.append((task["id"], now, None, "created", event_detail.format(warning_id, type_text)))
             else:
                 # No event: the warning's row, naming its task, is the record (see tasks/history.py).
                 _join(task, kind, item.type_code, deadline)
-                if task["id"] not in new_task_ids:
+                if "new" not in task:
                     joined[task["id"]] = task
             task_id = task["id"]
             status = _TASKED if task["assignee"] else _UNPLACED if not task["grid_code"] else _NO_WORKER
@@ -491,20 +489,17 @@ async def _route(
                 status,
                 task_id,
                 item.occurred_on or "",
-                _json(item.facts),
+                _json(item.facts) if item.facts else "{}",
                 now,
             )
         )
         results[position] = WarningResult(
-            item.source_record_id,
-            "created",
-            outcome=status,
-            warning_id=warning_text,
-            task_id=(task_text.get(task_id) or task_text.setdefault(task_id, str(task_id))) if task_id else None,
+            item.source_record_id, "created", outcome=status, warning_id=warning_id, task_id=task_id
         )
 
     # Every row, made now: the next chunk's plan may change these task dicts before this is written.
     for task in new_tasks.values():
+        del task["new"]
         task["updated_at"] = now
         plan.task_rows.append(
             (
@@ -532,7 +527,7 @@ async def _route(
         )
         task["updated_at"] = now
     plan.news = News()
-    plan.news.gather(new_tasks, joined, valid, households, placements)
+    plan.news.gather(new_tasks, joined, valid, households, places)
     counts["tasks_created"] = len(new_tasks)
     counts["tasks_joined"] = len(joined)
     plan.counts = dict(counts)
@@ -576,17 +571,22 @@ def _open_task(row: Any) -> dict[str, Any]:
     task = dict(row)
     for name in ("id", "household", "assignee"):
         if task[name] is not None:
-            task[name] = _uuid(task[name])
+            task[name] = str(task[name])
+    task["due_at"], task["updated_at"] = as_utc(task["due_at"]), as_utc(task["updated_at"])
     return task
 
 
 def _join(task: dict[str, Any], kind: dict[str, Any], type_code: str, deadline: datetime) -> None:
-    task["priority"] = min(task["priority"], kind["priority"])
-    types = task["type_codes"] if isinstance(task["type_codes"], list) else _decode(task["type_codes"])
-    task["type_codes"] = sorted({*types, type_code})
-    task["warnings"] = task["warnings"] + 1
-    current = as_utc(task["due_at"])
-    task["due_at"] = min(current, deadline)
+    if kind["priority"] < task["priority"]:
+        task["priority"] = kind["priority"]
+    types = task["type_codes"]
+    if not isinstance(types, list):
+        types = task["type_codes"] = _decode(types)
+    if type_code not in types:
+        task["type_codes"] = sorted([*types, type_code])
+    task["warnings"] += 1
+    if deadline < task["due_at"]:
+        task["due_at"] = deadline
 
 
 def _decode(value: Any) -> list[str]:
@@ -597,87 +597,97 @@ def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-async def _match_households(valid: dict[int, _Valid]) -> tuple[dict[int, UUID], dict[UUID, dict[str, Any]]]:
+@dataclass(frozen=True)
+class _Home:
+    """Where a matched household lives, and who owns that grid now."""
+
+    grid_code: str | None
+    street: int | None
+    owner: str | None
+
+
+async def _match_households(valid: dict[int, _Valid]) -> tuple[dict[int, str], dict[str, _Home]]:
     """Each warning's household (by household id, else by the keyed hash of the ID number), and
-    where each matched household lives (grid, street): read together, one query per way of naming."""
+    where each matched household lives with its grid's current worker: read together, one query
+    per way of naming."""
     indexes = {checked.id_index for checked in valid.values() if checked.id_index}
-    places: dict[UUID, dict[str, Any]] = {}
-    by_index: dict[str, UUID] = {}
-    for row in await _fetch_members(indexes):
-        household = _uuid(row["household"])
-        by_index[row["id_number_index"]] = household
-        places[household] = {"grid_code": row["grid_code"], "street": row["street"]}
-    given = {checked.item.household_id for checked in valid.values() if checked.item.household_id}
-    known: set[UUID] = set()
-    for row in await _fetch_in(Household, ("id", "grid_code", "street"), "id", given):
-        household = _uuid(row["id"])
-        known.add(household)
-        places[household] = {"grid_code": row["grid_code"], "street": row["street"]}
-    matched: dict[int, UUID] = {}
+    homes: dict[str, _Home] = {}
+    by_index: dict[str, str] = {}
+    for row in await _fetch_homes("member", indexes):
+        by_index[row[0]] = row[1]
+        homes[row[1]] = _Home(row[2], row[3], row[4])
+    given = {str(checked.item.household_id) for checked in valid.values() if checked.item.household_id}
+    known: set[str] = set()
+    for row in await _fetch_homes("household", given):
+        known.add(row[1])
+        homes[row[1]] = _Home(row[2], row[3], row[4])
+    matched: dict[int, str] = {}
     for position, checked in valid.items():
-        if checked.item.household_id in known:
-            matched[position] = checked.item.household_id  # type: ignore[assignment]
+        household_id = checked.item.household_id
+        if household_id is not None and str(household_id) in known:
+            matched[position] = str(household_id)
         elif checked.id_index in by_index:
             matched[position] = by_index[checked.id_index]
-    return matched, {household: places[household] for household in set(matched.values())}
+    return matched, {household: homes[household] for household in set(matched.values())}
 
 
-async def _fetch_members(indexes: set[str]) -> list[Any]:
-    """Members with these ID-number hashes, with their household's grid and street."""
-    if not indexes:
+async def _fetch_homes(key: str, values: set[str]) -> list[Any]:
+    """(key, household, grid code, street, the grid's current worker) for households with a member
+    whose ID-number hash is one of ``values`` (``key="member"``) or whose id is (``key="household"``).
+    Ids come back as text: no UUID object per row."""
+    if not values:
         return []
     kind, connection = _connection()
+    sql = _HOMES[key]
     if kind == "postgres":
-        return list(await connection.fetch(_MEMBERS_PG, list(indexes)))
-    connection.row_factory = sqlite3.Row
-    async with connection.execute(_MEMBERS_SQLITE, (_json(list(indexes)),)) as cursor:
+        sql = sql.replace("IN (SELECT value FROM json_each(?))", "= ANY($1)")
+        return list(await connection.fetch(sql, list(values)))
+    async with connection.execute(sql, (_json(list(values)),)) as cursor:
+        cursor.row_factory = None  # plain tuples
         return list(await cursor.fetchall())
 
 
-_MEMBERS_SQLITE = """
-SELECT m.id_number_index, m.household, h.grid_code, h.street FROM household_member m
-JOIN household h ON h.id = m.household WHERE m.id_number_index IN (SELECT value FROM json_each(?))
-"""
-_MEMBERS_PG = _MEMBERS_SQLITE.replace("IN (SELECT value FROM json_each(?))", "= ANY($1)")
+_HOME_COLUMNS = "CAST(h.id AS TEXT), h.grid_code, h.street, CAST(a.worker AS TEXT)"
+_OWNER = "LEFT JOIN grid_assignment a ON a.grid_code = h.grid_code AND a.ended_at IS NULL"
+_HOMES = {
+    "member": f"SELECT m.id_number_index, {_HOME_COLUMNS} FROM household_member m "  # noqa: S608 — constants
+    f"JOIN household h ON h.id = m.household {_OWNER} WHERE m.id_number_index IN (SELECT value FROM json_each(?))",
+    "household": f"SELECT CAST(h.id AS TEXT), {_HOME_COLUMNS} FROM household h "  # noqa: S608 — constants
+    f"{_OWNER} WHERE h.id IN (SELECT value FROM json_each(?))",
+}
 
 
-async def _place_points(
-    valid: dict[int, _Valid], households: dict[int, UUID], info: dict[UUID, dict[str, Any]]
-) -> dict[int, tuple[str | None, int | None]]:
-    """(grid code, street id) per warning: the household's known place, else the warning's point."""
-    places: dict[int, tuple[str | None, int | None]] = {}
+async def _place(
+    valid: dict[int, _Valid], households: dict[int, str], homes: dict[str, _Home]
+) -> dict[int, tuple[str | None, int | None, str | None]]:
+    """(grid code, street id, the grid's worker) per warning: the household's known place, else the
+    warning's point."""
+    places: dict[int, tuple[str | None, int | None, str | None]] = {}
     need_point: list[int] = []
     for position, checked in valid.items():
         household = households.get(position)
-        known = info.get(household) if household else None
-        if known and known["grid_code"]:
-            places[position] = (known["grid_code"], known["street"])
+        home = homes.get(household) if household else None
+        if home and home.grid_code:
+            places[position] = (home.grid_code, home.street, home.owner)
         elif checked.lon is not None:
             need_point.append(position)
         else:
-            places[position] = (None, known["street"] if known else None)
+            places[position] = (None, home.street if home else None, None)
     layer = await current_layer() if need_point else None
     if need_point and layer is not None:
         lons = np.array([valid[p].lon for p in need_point], dtype=float)
         lats = np.array([valid[p].lat for p in need_point], dtype=float)
-        for position, place in zip(need_point, place_points(layer, lons, lats), strict=True):
-            places[position] = (place.grid_code, place.street_id)
+        located = dict(zip(need_point, place_points(layer, lons, lats), strict=True))
+        # Only a matched household's task needs the grid's worker; unmatched warnings need the street.
+        owners = await _owners({p.grid_code for n, p in located.items() if n in households and p.grid_code})
+        for position, place in located.items():
+            places[position] = (place.grid_code, place.street_id, owners.get(place.grid_code or ""))
     return places
 
 
-# Past this many grids, reading every current assignment (one per grid, ~13,000 in a city) is
-# cheaper than thousands of index probes for the listed ones.
-_ALL_OWNERS_FROM = 2_000
-
-
-async def _owners(grid_codes: set[str]) -> dict[str, UUID]:
-    if len(grid_codes) < _ALL_OWNERS_FROM:
-        rows = await _fetch_in(GridAssignment, ("grid_code", "worker"), "grid_code", grid_codes, current_only=True)
-    else:
-        rows = await GridAssignment.select(GridAssignment.grid_code, GridAssignment.worker).where(
-            GridAssignment.ended_at.is_null()
-        )
-    return {row["grid_code"]: _uuid(row["worker"]) for row in rows if row["grid_code"] in grid_codes}
+async def _owners(grid_codes: set[str]) -> dict[str, str]:
+    rows = await _fetch_in(GridAssignment, ("grid_code", "worker"), "grid_code", grid_codes, current_only=True)
+    return {row["grid_code"]: str(row["worker"]) for row in rows}
 
 
 _TASK_COLUMNS = (
@@ -706,18 +716,18 @@ class News:
     One inbox message per worker ("3 new visit tasks, 2 tasks with new warnings"), one per street's
     supervisors for tasks nobody owns and for unmatched warnings; not one per task."""
 
-    new: dict[UUID, set[UUID]] = field(default_factory=lambda: defaultdict(set))  # worker -> new tasks
-    raised: dict[UUID, set[UUID]] = field(default_factory=lambda: defaultdict(set))  # worker -> joined tasks
+    new: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # worker -> new tasks
+    raised: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # worker -> joined tasks
     waiting_by_street: dict[int | None, int] = field(default_factory=lambda: defaultdict(int))
     unmatched_by_street: dict[int | None, int] = field(default_factory=lambda: defaultdict(int))
 
     def gather(
         self,
-        new_tasks: dict[UUID, dict[str, Any]],
-        joined: dict[UUID, dict[str, Any]],
+        new_tasks: dict[str, dict[str, Any]],
+        joined: dict[str, dict[str, Any]],
         valid: dict[int, _Valid],
-        households: dict[int, UUID],
-        placements: dict[int, tuple[str | None, int | None]],
+        households: dict[int, str],
+        placements: dict[int, tuple[str | None, int | None, str | None]],
     ) -> None:
         for task in new_tasks.values():  # keyed by household
             if task["assignee"]:
@@ -729,7 +739,7 @@ class News:
                 self.raised[task["assignee"]].add(task_id)
         for position in valid:
             if position not in households:
-                self.unmatched_by_street[placements.get(position, (None, None))[1]] += 1
+                self.unmatched_by_street[placements.get(position, (None, None, None))[1]] += 1
 
     def merge(self, other: News) -> None:
         for worker, tasks in other.new.items():
@@ -799,18 +809,18 @@ class News:
         self.waiting_by_street, self.unmatched_by_street = defaultdict(int), defaultdict(int)
 
 
-async def _supervisors(streets: set[int | None]) -> dict[int | None, list[UUID]]:
+async def _supervisors(streets: set[int | None]) -> dict[int | None, list[str]]:
     """The active supervisors of each street; ``None`` (no street known) means the admins."""
-    people: dict[int | None, list[UUID]] = defaultdict(list)
+    people: dict[int | None, list[str]] = defaultdict(list)
     named = sorted(street for street in streets if street is not None)
     if named:
         for row in await Account.select(Account.id, Account.street).where(
             Account.role == Role.supervisor, Account.street.is_in(named), Account.is_active.eq(True)
         ):
-            people[row["street"]].append(row["id"])
+            people[row["street"]].append(str(row["id"]))
     if None in streets:
         people[None] = [
-            row["id"]
+            str(row["id"])
             for row in await Account.select(Account.id).where(Account.role == Role.admin, Account.is_active.eq(True))
         ]
     return people
@@ -818,7 +828,7 @@ async def _supervisors(streets: set[int | None]) -> dict[int | None, list[UUID]]
 
 @dataclass(frozen=True)
 class _Note:
-    accounts: list[UUID]
+    accounts: list[str]
     kind: str
     title_zh: str
     title_en: str
@@ -836,7 +846,7 @@ async def _notify_all(notes: list[_Note], now: datetime) -> None:
     changes: list[tuple[Any, ...]] = []
     nudge: dict[str, dict[str, None]] = defaultdict(dict)  # kind -> accounts, in order, once each
     people = [list(dict.fromkeys(note.accounts)) for note in notes]
-    ids = iter(_uuids(sum(len(accounts) for accounts in people)))
+    ids = iter(_ids(sum(len(accounts) for accounts in people)))
     for note, accounts in zip(notes, people, strict=True):
         if not accounts:
             continue
@@ -844,8 +854,8 @@ async def _notify_all(notes: list[_Note], now: datetime) -> None:
         for account in accounts:
             notification_id = next(ids)
             inbox.append((notification_id, account, note.kind, note.title_zh, note.title_en, detail, now))
-            changes.append((account, "notification", str(notification_id), "upsert", now))
-            nudge[note.kind][str(account)] = None
+            changes.append((account, "notification", notification_id, "upsert", now))
+            nudge[note.kind][account] = None
     pushes = [
         (PUSH_JOB, _json({"account_ids": group[start : start + PUSH_ACCOUNTS], "kind": kind}), now, 0, "")
         for kind, accounts in nudge.items()
@@ -990,26 +1000,21 @@ def _pg_type(table: type[Table], column: str) -> str:
     return str(table._meta.get_column_by_name(column).column_type).upper().split("(")[0].strip()
 
 
-def _uuid(value: Any) -> UUID:
-    return value if isinstance(value, UUID) else UUID(str(value))
+# The variant nibble of a version-4 UUID (10xx) for each random hex digit.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
-_UUID_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID_VERSION_4 = (4 << 76) | (0x8000 << 48)
-
-
-def _uuids(count: int) -> list[UUID]:
-    """``count`` random (version 4) UUIDs, as ``uuid4()`` makes them, from one read of the OS's
-    random source: ``uuid4()`` one at a time was a tenth of a large batch's time."""
-    raw = os.urandom(16 * count)
-    make, assign, unknown = object.__new__, object.__setattr__, SafeUUID.unknown
-    out = []
-    for start in range(0, 16 * count, 16):
-        value = make(UUID)
-        assign(value, "int", (int.from_bytes(raw[start : start + 16], "big") & _UUID_VERSION_MASK) | _UUID_VERSION_4)
-        assign(value, "is_safe", unknown)
-        out.append(value)
-    return out
+def _ids(count: int) -> list[str]:
+    """``count`` random version-4 UUIDs as text, as ``str(uuid4())`` makes them, from one read of
+    the OS's random source: ``uuid4()`` one at a time, then ``str()``, was a tenth of a large
+    batch's time (both drivers take text for a UUID column)."""
+    raw = os.urandom(16 * count).hex()
+    variant = _VARIANT
+    return [
+        f"{raw[s : s + 8]}-{raw[s + 8 : s + 12]}-4{raw[s + 13 : s + 16]}-"
+        f"{variant[raw[s + 16]]}{raw[s + 17 : s + 20]}-{raw[s + 20 : s + 32]}"
+        for s in range(0, 32 * count, 32)
+    ]
 
 
 async def _update_many(

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from backend.grids.tables import Grid
+from backend.households.tables import Household
 from backend.notifications.tables import Notification
 from backend.tasks.calendar import CHINA
 from backend.tasks.services import apply_covers
@@ -103,6 +105,28 @@ async def test_a_second_warning_joins_the_open_task_and_raises_it(http, api_key,
     detail = (await worker.get(f"/api/v1/tasks/{first['task_id']}")).json()
     assert [event["kind"] for event in detail["history"]] == ["created", "warning_joined"]
     assert sorted(detail["type_codes"]) == ["death_of_earner", "disability_change"]
+
+
+async def test_a_household_without_a_grid_is_placed_by_the_warnings_point(http, api_key, as_role, world) -> None:
+    grid = (
+        await Grid.select(Grid.min_lon, Grid.min_lat, Grid.max_lon, Grid.max_lat)
+        .where(Grid.code == world.grid_codes["GA1"])
+        .first()
+    )
+    inside = {"lon": (grid["min_lon"] + grid["max_lon"]) / 2, "lat": (grid["min_lat"] + grid["max_lat"]) / 2}
+    # Households the current grid layer does not place (e.g. drawn before a redraw): no grid on file.
+    households = [await _household(as_role, world) for _ in range(2)]
+    await Household.update({Household.grid_code: None}).where(Household.id.is_in([h for h, _ in households]))
+    (_, located), (_, nowhere) = households
+    response = await _post(http, api_key, [_warning(located, **inside), _warning(nowhere)])
+    placed, waiting = response.json()["results"]
+    assert placed["outcome"] == "tasked" and waiting["outcome"] == "unplaced"
+    task = await VisitTask.select().where(VisitTask.id == placed["task_id"]).first()
+    assert task["grid_code"] == world.grid_codes["GA1"]
+    assert str(task["assignee"]) == world.account_ids["worker_a"]
+    assert (await VisitTask.select(VisitTask.assignee).where(VisitTask.id == waiting["task_id"]).first()) == {
+        "assignee": None
+    }
 
 
 async def test_bad_rows_are_refused_one_by_one_and_unknown_people_are_kept(http, api_key, as_role, world) -> None:
