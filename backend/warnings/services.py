@@ -27,7 +27,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 import numpy as np
-from piccolo.columns import BigSerial, Column, Serial
+from piccolo.columns import BigSerial, Column, Serial, Timestamptz
 from piccolo.columns.defaults.base import Default
 from piccolo.table import Table
 
@@ -917,8 +917,46 @@ async def _insert_many(table: type[Table], columns: Sequence[str], rows: list[tu
         await connection.copy_records_to_table(name, records=rows, columns=list(columns))
         return
     names = ", ".join(f'"{column}"' for column in columns)
-    marks = ", ".join("?" for _ in columns)
-    await connection.executemany(f'INSERT INTO "{name}" ({names}) VALUES ({marks})', rows)  # noqa: S608
+    await connection.execute(
+        f'INSERT INTO "{name}" ({names}) SELECT {_json_columns(len(columns))} FROM json_each(?)',  # noqa: S608
+        (_json_rows(rows, _timestamp_positions(table, columns)),),
+    )
+
+
+# On SQLite, a chunk's rows go in as one JSON text and one statement, not one binding per row:
+# the driver holds the interpreter lock while it binds a row (and adapts each UUID and timestamp
+# in Python), so row-by-row writing kept the planning of the next chunk waiting. One statement
+# runs inside SQLite, beside the planning.
+
+
+def _json_columns(count: int, alias: Sequence[str] = ()) -> str:
+    return ", ".join(f"json_extract(value, '$[{n}]')" + (f' AS "{alias[n]}"' if alias else "") for n in range(count))
+
+
+def _json_rows(rows: Sequence[tuple[Any, ...]], stamped: Sequence[int]) -> str:
+    """The rows as a JSON array of arrays, each value as Piccolo would store it on SQLite: ids
+    as text, and the ``stamped`` positions' timestamps as UTC text in Python's ``str`` format
+    (what Piccolo's adapter writes, so comparisons with stored values hold)."""
+    if stamped and rows:
+        cells = list(zip(*rows, strict=True))
+        memo: dict[datetime, str] = {}
+        for n in stamped:
+            cells[n] = tuple(_stamp(value, memo) for value in cells[n])
+        rows = list(zip(*cells, strict=True))
+    return msgspec.json.encode(rows, enc_hook=str).decode()
+
+
+def _timestamp_positions(table: type[Table], columns: Sequence[str]) -> list[int]:
+    return [n for n, column in enumerate(columns) if isinstance(table._meta.get_column_by_name(column), Timestamptz)]
+
+
+def _stamp(value: datetime | None, memo: dict[datetime, str]) -> str | None:
+    if value is None:
+        return None
+    text = memo.get(value)
+    if text is None:
+        text = memo[value] = str(value.astimezone(UTC) if value.tzinfo else value)
+    return text
 
 
 class _Constant:
@@ -1044,13 +1082,16 @@ async def _update_many(
             *([row[n] for row in rows] for n in range(len(types))),
         )
         return int(status.split()[-1])
-    sets = ", ".join(f'"{column}" = ?' for column in columns)
-    where = '"id" = ?'
+    # One statement over the rows as JSON (see _json_rows), as the PostgreSQL branch does with arrays.
+    given = ["id", *columns, *([guard] if guard else [])]  # the columns each row's values are for
+    alias = ["id", *columns, *(["expected"] if guard else [])]
+    sets = ", ".join(f'"{column}" = u."{column}"' for column in columns)
+    where = f'"{name}"."id" = u."id"'
     if guard:
-        where += f' AND "{guard}" = ? AND "state" <> \'{TaskState.closed.value}\''
-    width = 1 + len(columns)
-    cursor = await connection.executemany(
-        f'UPDATE "{name}" SET {sets} WHERE {where}',  # noqa: S608
-        [(*row[1:width], row[0], *row[width:]) for row in rows],
+        where += f' AND "{name}"."{guard}" = u."expected" AND "{name}"."state" <> \'{TaskState.closed.value}\''
+    cursor = await connection.execute(
+        f'UPDATE "{name}" SET {sets} FROM (SELECT {_json_columns(len(alias), alias)} FROM json_each(?)) AS u '  # noqa: S608
+        f"WHERE {where}",
+        (_json_rows(rows, _timestamp_positions(table, given)),),
     )
     return int(cursor.rowcount)
