@@ -12,6 +12,7 @@ without a worker still gets its task, waiting in the supervisor's queue.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import re
@@ -53,6 +54,11 @@ PUSH_ACCOUNTS = 200
 # are one chunk; a 100,000-row file is ten.
 CHUNK = 10_000
 MAX_FACTS = 20
+# On PostgreSQL, planning loops give the event loop a turn this often: the previous chunk is being
+# written on the same loop, and each of its statements waits for a turn to send the next one.
+# (On SQLite the statements run in the driver's thread; extra turns only added thread switches:
+# 16.6 s against 14.4 s, medians of 4 and 6 runs of the 100,000-row benchmark.)
+_YIELD_EVERY = 500
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -69,7 +75,7 @@ class IncomingWarning:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class WarningResult:
     source_record_id: str
     status: str  # created | duplicate | rejected
@@ -156,6 +162,7 @@ class Ingestion:
         self.tasks: dict[str, dict[str, Any]] = {}  # household -> its open task, as planned so far
         self.records: dict[str, WarningResult] = {}  # record id -> the result of its first warning
         self.generation = 0  # raised when the carry is found stale
+        self.numbers = _IdNumbers()  # checked and hashed once per ingestion: a file names people again
 
     async def plan(self, items: list[IncomingWarning]) -> ChunkPlan:
         """Checks and lookups on committed data and this ingestion's carry; writes nothing."""
@@ -205,7 +212,7 @@ class Ingestion:
 
     async def _plan(self, items: list[IncomingWarning], *, carried: bool) -> ChunkPlan:
         plan = ChunkPlan(source=self.source, items=items, generation=self.generation, now=datetime.now(UTC))
-        checked_all, rejected = _validate_all(items, self.types)
+        checked_all, rejected = await _validate_in_slices(items, self.types, self.numbers)
         valid: dict[int, _Valid] = {}
         for position, item in enumerate(items):
             record_id = item.source_record_id
@@ -311,15 +318,35 @@ def _validate(item: IncomingWarning, types: dict[str, dict[str, Any]]) -> _Valid
     return valid[0]
 
 
+async def _validate_in_slices(
+    items: Sequence[IncomingWarning], types: dict[str, dict[str, Any]], numbers: _IdNumbers
+) -> tuple[dict[int, _Valid], dict[int, Rejected]]:
+    """``_validate_all`` a slice at a time, giving the event loop a turn between slices."""
+    valid: dict[int, _Valid] = {}
+    rejected: dict[int, Rejected] = {}
+    step = _turn_every()
+    for start in range(0, len(items), step):
+        if start:
+            await asyncio.sleep(0)
+        some_valid, some_rejected = _validate_all(items[start : start + step], types, numbers)
+        valid.update((start + position, checked) for position, checked in some_valid.items())
+        rejected.update((start + position, exc) for position, exc in some_rejected.items())
+    return valid, rejected
+
+
+def _turn_every() -> int:
+    return _YIELD_EVERY if engine().engine_type == "postgres" else 1 << 30
+
+
 def _validate_all(
-    items: Sequence[IncomingWarning], types: dict[str, dict[str, Any]]
+    items: Sequence[IncomingWarning], types: dict[str, dict[str, Any]], numbers: _IdNumbers | None = None
 ) -> tuple[dict[int, _Valid], dict[int, Rejected]]:
     """Every item checked; the first failing check names the reason. Coordinates are converted per
     coordinate system in one vectorised call (one call per row was most of the time for points)."""
     valid: dict[int, _Valid] = {}
     rejected: dict[int, Rejected] = {}
     by_crs: dict[CrsSpec, list[int]] = defaultdict(list)
-    numbers = _IdNumbers()
+    numbers = numbers or _IdNumbers()
     for position, item in enumerate(items):
         try:
             valid[position], crs = _check_fields(item, types, numbers)
@@ -385,11 +412,20 @@ def _check_after_point(checked: _Valid) -> None:
         raise Rejected("warning.point", "coordinates are out of range for the given crs")
     if item.occurred_on and not _DATE.match(item.occurred_on):
         raise Rejected("warning.date", "occurred_on must be YYYY-MM-DD")
-    if len(item.facts) > MAX_FACTS or any(
-        not isinstance(value, str | int | float | bool) or (isinstance(value, str) and len(value) > 200)
-        for value in item.facts.values()
-    ):
+    if item.facts and not _plain_facts(item.facts):
         raise Rejected("warning.facts", f"facts: at most {MAX_FACTS} plain values of ≤ 200 characters")
+
+
+def _plain_facts(facts: dict[str, Any]) -> bool:
+    if len(facts) > MAX_FACTS:
+        return False
+    for value in facts.values():
+        if type(value) is str:  # the usual case (every file cell): no isinstance chain
+            if len(value) > 200:
+                return False
+        elif not isinstance(value, int | float | bool):
+            return False
+    return True
 
 
 async def _route(
@@ -427,7 +463,10 @@ async def _route(
     type_json: dict[str, str] = {}
     no_place = (None, None, None)
 
-    for position, checked in valid.items():
+    turn = _turn_every()
+    for done, (position, checked) in enumerate(valid.items(), start=1):
+        if done % turn == 0:
+            await asyncio.sleep(0)  # let the chunk being written send its next statement
         item, kind = checked.item, checked.type
         household = households.get(position)
         warning_id = next(ids)
@@ -439,7 +478,8 @@ async def _route(
             rule = (kind["deadline_amount"], kind["deadline_unit"])
             deadline = deadlines.get(rule)
             if deadline is None:  # the same for every warning of the chunk: computed once
-                deadline = deadlines[rule] = due_at(now, *rule)
+                # In UTC, as the database hands due dates back: compared without time-zone lookups.
+                deadline = deadlines[rule] = due_at(now, *rule).astimezone(UTC)
             task = open_tasks.get(household) or new_tasks.get(household)
             if task is None:
                 type_text = type_json.get(item.type_code)
