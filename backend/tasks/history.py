@@ -1,13 +1,16 @@
-"""A task's history as the worker reads it: its events, and the warnings that joined it.
+"""A task's history as the worker reads it: its events, and the warnings that opened and joined it.
 
-A warning about a household whose task is open joins that task; the warning's own row (with its
-task, type, source and time) is the record of that, so joining writes no event of its own — a
-nightly file joins tens of thousands of warnings. The history shows each as a ``warning_joined``
-entry, in time order among the task's events.
+A warning file opens and joins tens of thousands of tasks a night, and the warning's own row (with
+its task, type, source and time) is the record of either, so neither writes an event of its own:
+the history shows the task's first warning as ``created`` and each later one as ``warning_joined``,
+in time order among the task's events. "First" is by time received, then by id: the warnings of
+one chunk share a time, and their ids are made in file order (``warnings.services._ids``).
+Tasks opened before that have a stored ``created`` event naming their warning, which is used as is.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from backend.lib.db import as_utc, load_json
@@ -22,20 +25,26 @@ async def task_history(task_id: UUID) -> list[TaskEventOut]:
         TaskEventOut(at=as_utc(e["at"]), kind=e["kind"], actor_id=e["actor_id"], detail=load_json(e["detail"]))
         for e in events
     ]
-    # The warning that opened the task is in its "created" event already.
-    opened_by = {str(entry.detail.get("warning")) for entry in entries if entry.kind == "created"}
-    warnings = await Warning.select(Warning.id, Warning.type_code, Warning.source, Warning.received_at).where(
-        Warning.task == task_id
+    warnings = sorted(
+        await Warning.select(Warning.id, Warning.type_code, Warning.source, Warning.received_at).where(
+            Warning.task == task_id
+        ),
+        key=lambda w: (as_utc(w["received_at"]), str(w["id"])),
     )
-    joined = [
-        TaskEventOut(
-            at=as_utc(w["received_at"]),
-            kind="warning_joined",
-            actor_id=None,
-            detail={"warning": str(w["id"]), "type": w["type_code"], "source": w["source"]},
-        )
-        for w in sorted(warnings, key=lambda w: (as_utc(w["received_at"]), str(w["id"])))
-        if str(w["id"]) not in opened_by
+    stored = {str(entry.detail.get("warning")) for entry in entries if entry.kind == "created"}
+    derived = [
+        _from_warning(w, "created" if not stored and n == 0 else "warning_joined")
+        for n, w in enumerate(warnings)
+        if str(w["id"]) not in stored
     ]
-    # Stable sort: at the same instant an event (the task's creation) comes before the joins.
-    return sorted([*entries, *joined], key=lambda entry: entry.at)
+    # Stable sort: at the same instant the task's creation comes first, then events, then joins.
+    return sorted([*entries, *derived], key=lambda entry: (entry.at, entry.kind != "created"))
+
+
+def _from_warning(warning: dict[str, Any], kind: str) -> TaskEventOut:
+    return TaskEventOut(
+        at=as_utc(warning["received_at"]),
+        kind=kind,
+        actor_id=None,
+        detail={"warning": str(warning["id"]), "type": warning["type_code"], "source": warning["source"]},
+    )

@@ -96,6 +96,7 @@ const M = {
   task_request_close: ["关闭", "Close"],
   ev_created: ["创建任务", "Task created"],
   ev_warning: ["新预警", "New warning"],
+  ev_warning_joined: ["新预警并入本任务", "New warning joined this task"],
   ev_accept: ["接收任务", "Accepted"],
   ev_accepted: ["接收任务", "Accepted"],
   ev_return: ["退回", "Handed back"],

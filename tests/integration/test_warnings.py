@@ -107,6 +107,21 @@ async def test_a_second_warning_joins_the_open_task_and_raises_it(http, api_key,
     assert sorted(detail["type_codes"]) == ["death_of_earner", "disability_change"]
 
 
+async def test_the_history_names_the_warning_that_opened_the_task_in_the_files_order(
+    http, api_key, as_role, world
+) -> None:
+    _, person = await _household(as_role, world)
+    kinds = ["income_drop", "death_of_earner", "traffic_accident", "disability_change", "natural_disaster"]
+    results = (await _post(http, api_key, [_warning(person, kind) for kind in kinds])).json()["results"]
+    assert len({r["task_id"] for r in results}) == 1
+    worker = await as_role("worker_a")
+    history = (await worker.get(f"/api/v1/tasks/{results[0]['task_id']}")).json()["history"]
+    assert [(e["kind"], e["detail"]["warning"], e["detail"]["type"]) for e in history] == [
+        ("created", results[0]["warning_id"], "income_drop"),
+        *[("warning_joined", r["warning_id"], kind) for r, kind in zip(results[1:], kinds[1:], strict=True)],
+    ]
+
+
 async def test_a_household_without_a_grid_is_placed_by_the_warnings_point(http, api_key, as_role, world) -> None:
     grid = (
         await Grid.select(Grid.min_lon, Grid.min_lat, Grid.max_lon, Grid.max_lat)
