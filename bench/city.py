@@ -69,6 +69,31 @@ def fresh_database(engine: str) -> Iterator[dict[str, str]]:
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
+@contextmanager
+def cloned_database(engine: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A copy of the database ``env`` names (its scene already built, no one connected), for one
+    measurement that writes into it: PostgreSQL ``CREATE DATABASE … TEMPLATE``, SQLite a copy of
+    its var directory. Removed afterwards."""
+    clone = dict(env)
+    if engine == "postgres":
+        source = env["DATABASE_URL"].rsplit("/", 1)[1]
+        name = f"{source}_{uuid.uuid4().hex[:6]}"
+        _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        clone["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + f"/{name}"
+        try:
+            yield clone
+        finally:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return
+    var_dir = Path(tempfile.mkdtemp(prefix="gridaid-bench-clone-"))
+    shutil.copytree(env["GRIDAID_VAR_DIR"], var_dir, dirs_exist_ok=True)
+    clone["GRIDAID_VAR_DIR"] = str(var_dir)
+    try:
+        yield clone
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Inside the child
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.audit.services import Actor
+from backend.grids.index_cache import current_layer
 from backend.warnings.services import (
     CHUNK,
     ChunkPlan,
@@ -649,6 +650,8 @@ async def import_warning_file(
         types[unicodedata.normalize("NFKC", row["name_zh"]).strip()] = code
         types[row["name_en"].strip().casefold()] = code
     table = _open_table(path, options)
+    # The grid index (for warnings placed by their point) is built while the first rows are read.
+    warming = None if options.dry_run else asyncio.create_task(current_layer())
     try:
         header_row, headers, rows = _find_header(table.rows, options)
         layout = _layout(headers, options)
@@ -722,6 +725,8 @@ async def import_warning_file(
             progress(report.rows + report.blank_rows, total)
     finally:
         table.close()
+        if warming is not None:
+            await warming
     report.rejected.sort(key=lambda r: r.row)
     return report
 
