@@ -352,3 +352,29 @@ async def test_the_workers_phone_gets_the_new_and_the_raised_task_on_its_next_sy
     again = (await worker.get(f"/api/v1/sync?cursor={delta['cursor']}")).json()
     (raised,) = [task for task in again["tasks"] if task["id"] == joined["task_id"] == created["task_id"]]
     assert raised["warnings"] == 2 and raised["priority"] == 1
+
+
+async def test_joining_a_task_as_read_or_as_carried_is_written_once_not_planned_twice(as_role, world) -> None:
+    """A join is guarded by the task's ``updated_at`` as read (from the database, or as the previous
+    chunk wrote it). If the bulk writes and the ORM ever stored a time in different forms (SQLite
+    keeps timestamps as text), joins would look stale and every chunk would be planned twice."""
+    from backend.audit.services import Actor
+    from backend.warnings.services import IncomingWarning, Ingestion, active_types
+
+    _, person = await _household(as_role, world)
+
+    def warning(kind: str) -> IncomingWarning:
+        return IncomingWarning(f"R{secrets.token_hex(6)}", kind, id_number=person)
+
+    carrying = Ingestion("medical_insurance", actor=Actor.system("test"), types=await active_types())
+    (opened,) = await carrying.write(await carrying.plan([warning("income_drop")]))
+    (carried,) = await carrying.write(await carrying.plan([warning("traffic_accident")]))
+    # The worker's app changes the task meanwhile (written the ORM's way), then another file joins it.
+    await VisitTask.update({VisitTask.updated_at: datetime.now(CHINA)}).where(VisitTask.id == opened.task_id)
+    reading = Ingestion("medical_insurance", actor=Actor.system("test"), types=await active_types())
+    (read,) = await reading.write(await reading.plan([warning("death_of_earner")]))
+
+    assert opened.task_id == carried.task_id == read.task_id
+    assert carrying.generation == 0 and reading.generation == 0  # no plan was found stale
+    task = await VisitTask.select().where(VisitTask.id == opened.task_id).first()
+    assert task["warnings"] == 3 and task["priority"] == 1
