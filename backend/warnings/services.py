@@ -56,9 +56,10 @@ PUSH_ACCOUNTS = 200
 CHUNK = 10_000
 MAX_FACTS = 20
 # On PostgreSQL, planning loops give the event loop a turn this often: the previous chunk is being
-# written on the same loop, and each of its statements waits for a turn to send the next one.
-# (On SQLite the statements run in the driver's thread; extra turns only added thread switches:
-# 16.6 s against 14.4 s, medians of 4 and 6 runs of the 100,000-row benchmark.)
+# written on the same loop, and each of its statements waits for a turn to send the next one
+# (without turns, writing a chunk took ~1.4 s while planning ran beside it, against ~0.75 s alone).
+# SQLite's statements run in the driver's thread and wait for no turn; turns there measured no
+# better, within this machine's drift.
 _YIELD_EVERY = 500
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -488,7 +489,7 @@ async def _route(
                     "type_codes": [item.type_code],
                     "warnings": 1,
                     "due_at": deadline,
-                    "new": True,
+                    "new": True,  # opened by this chunk: joins to it are in its row (dropped below)
                 }
                 new_tasks[household] = task
             else:
