@@ -726,7 +726,10 @@ async def import_warning_file(
     finally:
         table.close()
         if warming is not None:
-            await warming
+            # Done by now (or not needed by this file); a failure to load shows where the layer is used,
+            # never in place of this import's own outcome.
+            with contextlib.suppress(Exception):
+                await warming
     report.rejected.sort(key=lambda r: r.row)
     return report
 

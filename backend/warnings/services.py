@@ -457,7 +457,7 @@ async def _route(
     deadlines: dict[tuple[int, str], datetime] = {}
     ring = crypto.keyring()
     ids = iter(_ids(2 * len(valid)))  # a warning's id, and a new task's
-    no_place = (None, None, None)
+    nowhere = _Home(None, None, None)
 
     turn = _turn_every()
     for done, (position, checked) in enumerate(valid.items(), start=1):
@@ -466,7 +466,8 @@ async def _route(
         item, kind = checked.item, checked.type
         household = households.get(position)
         warning_id = next(ids)
-        grid_code, street, owner = places.get(position, no_place)
+        place = places.get(position, nowhere)
+        grid_code, street = place.grid_code, place.street
         task_id = None
         if household is None:
             status = _UNMATCHED
@@ -483,7 +484,7 @@ async def _route(
                     "household": household,
                     "grid_code": grid_code,
                     "street": street,
-                    "assignee": owner,
+                    "assignee": place.owner,
                     "state": _NEW,
                     "priority": kind["priority"],
                     "type_codes": [item.type_code],
@@ -689,22 +690,20 @@ _HOMES = {
 }
 
 
-async def _place(
-    valid: dict[int, _Valid], households: dict[int, str], homes: dict[str, _Home]
-) -> dict[int, tuple[str | None, int | None, str | None]]:
-    """(grid code, street id, the grid's worker) per warning: the household's known place, else the
+async def _place(valid: dict[int, _Valid], households: dict[int, str], homes: dict[str, _Home]) -> dict[int, _Home]:
+    """Each warning's place (grid, street, the grid's worker): the household's home, else the
     warning's point."""
-    places: dict[int, tuple[str | None, int | None, str | None]] = {}
+    places: dict[int, _Home] = {}
     need_point: list[int] = []
     for position, checked in valid.items():
         household = households.get(position)
         home = homes.get(household) if household else None
         if home and home.grid_code:
-            places[position] = (home.grid_code, home.street, home.owner)
+            places[position] = home
         elif checked.lon is not None:
             need_point.append(position)
         else:
-            places[position] = (None, home.street if home else None, None)
+            places[position] = _Home(None, home.street if home else None, None)
     layer = await current_layer() if need_point else None
     if need_point and layer is not None:
         lons = np.array([valid[p].lon for p in need_point], dtype=float)
@@ -713,7 +712,7 @@ async def _place(
         # Only a matched household's task needs the grid's worker; unmatched warnings need the street.
         owners = await _owners({p.grid_code for n, p in located.items() if n in households and p.grid_code})
         for position, place in located.items():
-            places[position] = (place.grid_code, place.street_id, owners.get(place.grid_code or ""))
+            places[position] = _Home(place.grid_code, place.street_id, owners.get(place.grid_code or ""))
     return places
 
 
@@ -759,7 +758,7 @@ class News:
         joined: dict[str, dict[str, Any]],
         valid: dict[int, _Valid],
         households: dict[int, str],
-        placements: dict[int, tuple[str | None, int | None, str | None]],
+        placements: dict[int, _Home],
     ) -> None:
         for task in new_tasks.values():  # keyed by household
             if task["assignee"]:
@@ -771,7 +770,8 @@ class News:
                 self.raised[task["assignee"]].add(task_id)
         for position in valid:
             if position not in households:
-                self.unmatched_by_street[placements.get(position, (None, None, None))[1]] += 1
+                place = placements.get(position)
+                self.unmatched_by_street[place.street if place else None] += 1
 
     def merge(self, other: News) -> None:
         for worker, tasks in other.new.items():
