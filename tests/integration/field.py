@@ -59,6 +59,11 @@ def phone_photo(width: int = 640, height: int = 480, *, orientation: int = 6, se
     colour = (seed or rng.randint(0, 255), rng.randint(0, 255), 40)
     image = Image.new("RGB", (width, height), colour)
     image.paste((250, 250, 250), (0, 0, width // 4, height // 8))  # a mark in the top-left corner
+    if seed is not None:
+        # Photos with different seeds differ in shape, not only in colour: two flat colours one
+        # step apart can encode to the same JPEG bytes (seen once in CI as "two" photos with one hash).
+        step = width // 16
+        image.paste((10, 10, 10), ((seed % 16) * step, height - height // 8, (seed % 16 + 1) * step, height))
     exif = Image.Exif()
     exif[0x0112] = orientation
     exif[0x010F] = "PhoneMaker"
