@@ -29,17 +29,21 @@ class VisitTask(Table, tablename="visit_task"):
     grid_code = Varchar(length=32, null=True, default=None, index=True)
     street = ForeignKey(OrgUnit, null=True, on_delete=OnDelete.restrict, index=True)
     assignee = ForeignKey(Account, null=True, on_delete=OnDelete.restrict, index=True)
-    state = Varchar(length=16, choices=TaskState, default=TaskState.new, index=True)
+    # No index on state or escalation: five and four values, never looked up alone (lists filter
+    # by worker, grid or street; the escalation job by due_at), yet each index cost every task
+    # written, and every join of a warning, a new index entry (a nightly import writes tens of thousands).
+    state = Varchar(length=16, choices=TaskState, default=TaskState.new)
     priority = Integer(default=3)  # 1 highest
     type_codes = JSON(default=[])  # every warning type that raised it
     warnings = Integer(default=1)
     due_at = Timestamptz(index=True)
     # 0 on time; 1 overdue, worker told; 2 supervisor told; 3 district told.
-    escalation = Integer(default=0, index=True)
+    escalation = Integer(default=0)
     return_reason = Text(default="")
     # While a worker is covered for an absence, who the task returns to afterwards.
     covered_from = ForeignKey(Account, null=True, on_delete=OnDelete.set_null)
-    cover = Integer(null=True, default=None, index=True)
+    # Indexed only while set (a partial index a migration adds): almost every task has no cover.
+    cover = Integer(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     closed_at = Timestamptz(null=True, default=None)

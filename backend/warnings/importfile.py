@@ -34,6 +34,7 @@ from typing import Any
 
 from backend.audit.services import Actor
 from backend.grids.index_cache import current_layer
+from backend.lib.gcpause import collector_paused
 from backend.warnings.services import (
     CHUNK,
     ChunkPlan,
@@ -642,6 +643,13 @@ Progress = Callable[[int, int | None], None]  # (rows done, total rows or None)
 
 async def import_warning_file(
     path: Path, options: ImportOptions, *, actor: Actor, progress: Progress | None = None
+) -> ImportReport:
+    with collector_paused():  # the import's rows live until it ends: see backend/lib/gcpause.py
+        return await _import_warning_file(path, options, actor=actor, progress=progress)
+
+
+async def _import_warning_file(
+    path: Path, options: ImportOptions, *, actor: Actor, progress: Progress | None
 ) -> ImportReport:
     types_rows = await active_types()
     types: dict[str, str] = {}

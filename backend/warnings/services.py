@@ -62,6 +62,11 @@ MAX_FACTS = 20
 # better, within this machine's drift.
 _YIELD_EVERY = 500
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A batch of keys or rows is one JSON text on both engines: SQLite reads it with json_each, and
+# PostgreSQL with json_array_elements(_text). Bound as arrays, asyncpg checked
+# each element's type in Python (a million ABC checks per 100,000-row file); one text is parsed in C.
+_SQLITE_IN = "IN (SELECT value FROM json_each(?))"
+_JSON_VALUES = "json_array_elements_text($1::json) AS value"
 
 
 @dataclass(frozen=True)
@@ -671,11 +676,9 @@ async def _fetch_homes(key: str, values: set[str]) -> list[Any]:
     if not values:
         return []
     kind, connection = _connection()
-    sql = _HOMES[key]
     if kind == "postgres":
-        sql = sql.replace("IN (SELECT value FROM json_each(?))", "= ANY($1)")
-        return list(await connection.fetch(sql, list(values)))
-    async with connection.execute(sql, (_json(list(values)),)) as cursor:
+        return list(await connection.fetch(_HOMES_PG[key], _json(list(values))))
+    async with connection.execute(_HOMES[key], (_json(list(values)),)) as cursor:
         cursor.row_factory = None  # plain tuples
         return list(await cursor.fetchall())
 
@@ -687,6 +690,13 @@ _HOMES = {
     f"JOIN household h ON h.id = m.household {_OWNER} WHERE m.id_number_index IN (SELECT value FROM json_each(?))",
     "household": f"SELECT CAST(h.id AS TEXT), {_HOME_COLUMNS} FROM household h "  # noqa: S608 — constants
     f"{_OWNER} WHERE h.id IN (SELECT value FROM json_each(?))",
+}
+_HOMES_PG = {  # the same, reading the keys with PostgreSQL's JSON functions
+    "member": _HOMES["member"].replace(_SQLITE_IN, f"IN (SELECT value FROM {_JSON_VALUES})"),  # noqa: S608
+    "household": _HOMES["household"].replace(
+        _SQLITE_IN,
+        f"IN (SELECT CAST(value AS UUID) FROM {_JSON_VALUES})",  # noqa: S608 — constants
+    ),
 }
 
 
@@ -961,6 +971,11 @@ async def _insert_many(table: type[Table], columns: Sequence[str], rows: list[tu
 # runs inside SQLite, beside the planning.
 
 
+def _json_path(n: int) -> str:
+    """PostgreSQL: the n-th value of the JSON array ``r`` as text."""
+    return f"(r ->> {n})"
+
+
 def _json_columns(count: int, alias: Sequence[str] = ()) -> str:
     return ", ".join(f"json_extract(value, '$[{n}]')" + (f' AS "{alias[n]}"' if alias else "") for n in range(count))
 
@@ -1046,9 +1061,9 @@ async def _fetch_in(
     kind, connection = _connection()
     names = ", ".join(f'"{column}"' for column in columns)
     postgres = kind == "postgres"
-    match = "= ANY($1)" if postgres else "IN (SELECT value FROM json_each(?))"
+    match = f"IN (SELECT CAST(value AS {_pg_type(table, key)}) FROM {_JSON_VALUES})" if postgres else _SQLITE_IN  # noqa: S608
     sql = f'SELECT {names} FROM "{table._meta.tablename}" WHERE "{key}" {match}'  # noqa: S608
-    params: list[Any] = [wanted if postgres else _json([str(v) if isinstance(v, UUID) else v for v in wanted])]
+    params: list[Any] = [_json([str(v) if isinstance(v, UUID) else v for v in wanted])]
     if source is not None:
         sql += ' AND "source" = ' + ("$2" if postgres else "?")
         params.append(source)
@@ -1066,7 +1081,7 @@ async def _fetch_in(
 
 
 def _pg_type(table: type[Table], column: str) -> str:
-    """The array element type for ``column`` in ``_update_many``: the column's own type."""
+    """``column``'s PostgreSQL type without its length, to cast JSON values to."""
     return str(table._meta.get_column_by_name(column).column_type).upper().split("(")[0].strip()
 
 
@@ -1077,18 +1092,33 @@ def _ids(count: int) -> list[str]:
 
     Made in order, they sort in order: the first warning a chunk files for a new task is the one
     that opened it (``tasks/history.py`` reads it so), and new rows land at the right-hand edge of
-    their primary-key index instead of on random pages. One read of the OS's random source for the
-    batch: ``uuid4()`` one at a time, then ``str()``, was a tenth of a large batch's time."""
-    head = ((time.time_ns() // 1_000_000) << 80) | (7 << 76) | (0b10 << 62)
+    their primary-key index instead of on random pages. Made as one array and one text (per-id
+    integer formatting was most of a chunk's id-making; ``uuid4()`` then ``str()`` a tenth of a
+    large batch's time)."""
+    if count <= 0:
+        return []
     counter = int.from_bytes(os.urandom(6)) >> 7  # 41 bits: room for 2**41 more before 42 overflow
-    tail = os.urandom(4 * count)
-    ids = []
-    for n in range(count):
-        step = counter + n
-        value = head | ((step >> 30) << 64) | ((step & 0x3FFFFFFF) << 32) | int.from_bytes(tail[4 * n : 4 * n + 4])
-        text = f"{value:032x}"
-        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
-    return ids
+    steps = np.arange(counter, counter + count, dtype=np.uint64)
+    value = np.empty((count, 2), dtype=">u8")  # each id's two big-endian 64-bit halves
+    millis = np.uint64(time.time_ns() // 1_000_000)
+    value[:, 0] = (millis << np.uint64(16)) | np.uint64(7 << 12) | (steps >> np.uint64(30))
+    low = np.frombuffer(os.urandom(4 * count), dtype=">u4").astype(np.uint64)
+    value[:, 1] = (np.uint64(0b10 << 62)) | ((steps & np.uint64(0x3FFFFFFF)) << np.uint64(32)) | low
+    # Hex digits, with the four dashes put in as columns: one text of count × 36 characters.
+    nibbles = np.empty((count, 32), dtype=np.uint8)
+    raw = value.view(np.uint8).reshape(count, 16)
+    nibbles[:, 0::2], nibbles[:, 1::2] = raw >> 4, raw & 0x0F
+    text = np.full((count, 36), ord("-"), dtype=np.uint8)
+    digits = _HEX[nibbles]
+    for start, end, at in _UUID_GROUPS:
+        text[:, at : at + end - start] = digits[:, start:end]
+    whole = text.tobytes().decode("ascii")
+    return [whole[n : n + 36] for n in range(0, 36 * count, 36)]
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# (first hex digit, last + 1, position in the text) of each dash-separated group: 8-4-4-4-12.
+_UUID_GROUPS = ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24))
 
 
 async def _update_many(
@@ -1102,20 +1132,26 @@ async def _update_many(
     kind, connection = _connection()
     name = table._meta.tablename
     if kind == "postgres":
-        # One statement for all rows (arrays in, unnest), not one execution per row.
+        # One statement for all rows, given as one JSON array of arrays (see _JSON_VALUES).
         names = ["id", *columns, *(["expected"] if guard else [])]
         types = ["UUID", *(_pg_type(table, column) for column in columns)]
         if guard:
             types.append(_pg_type(table, guard))
-        arrays = ", ".join(f"${n}::{type_}[]" for n, type_ in enumerate(types, start=1))
-        sets = ", ".join(f'"{column}" = u."{column}"' for column in columns)
+        # JSON columns arrive as JSON text inside the JSON: read as text, then cast.
+        fields = ", ".join(
+            f'{_json_path(n)}::{"TEXT" if type_ == "JSON" else type_} AS "{names[n]}"' for n, type_ in enumerate(types)
+        )
+        sets = ", ".join(
+            f'"{column}" = u."{column}"' + ("::JSON" if type_ == "JSON" else "")
+            for column, type_ in zip(columns, types[1:], strict=False)
+        )
         where = 't."id" = u."id"'
         if guard:
             where += f' AND t."{guard}" = u."expected" AND t."state" <> \'{TaskState.closed.value}\''
-        quoted = ", ".join(f'"{column}"' for column in names)
         status = await connection.execute(
-            f'UPDATE "{name}" AS t SET {sets} FROM unnest({arrays}) AS u({quoted}) WHERE {where}',  # noqa: S608
-            *([row[n] for row in rows] for n in range(len(types))),
+            f'UPDATE "{name}" AS t SET {sets} FROM (SELECT {fields} FROM json_array_elements($1::json) AS r) AS u '  # noqa: S608
+            f"WHERE {where}",
+            _json_rows(rows, ()),
         )
         return int(status.split()[-1])
     # One statement over the rows as JSON (see _json_rows), as the PostgreSQL branch does with arrays.
