@@ -310,7 +310,7 @@ def _open_csv(path: Path, encoding: str | None) -> _Table:
         except csv.Error as exc:
             raise ImportFileError(f"{path.name}: not a readable CSV file ({exc})") from exc
     handle = path.open(encoding=chosen, newline="")
-    rows = ((number, row) for number, row in enumerate(csv.reader(handle, dialect=dialect), start=1))
+    rows = enumerate(csv.reader(handle, dialect=dialect), start=1)
     return _Table("csv", chosen, None, total, rows, handle.close)
 
 

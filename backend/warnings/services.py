@@ -168,6 +168,8 @@ class Ingestion:
         self.source, self.actor, self.types, self.news = source, actor, types, news
         self.tasks: dict[str, dict[str, Any]] = {}  # household -> its open task, as planned so far
         self.records: dict[str, WarningResult] = {}  # record id -> the result of its first warning
+        # Tasks whose devices an earlier plan of this ingestion already tells to fetch them again.
+        self.synced: set[str] = set()
         self.generation = 0  # raised when the carry is found stale
         self.numbers = _IdNumbers()  # checked and hashed once per ingestion: a file names people again
 
@@ -191,6 +193,7 @@ class Ingestion:
                 return self._answer(plan)
         self.generation += 1  # plans made from the carry so far are stale, and plans begun meanwhile
         self.tasks.clear()
+        self.synced.clear()  # the replan writes its tasks' changes again: twice is harmless, never is not
         async with write_transaction():
             plan = await self._plan(plan.items, carried=False)
             await self._commit(plan)
@@ -244,7 +247,8 @@ class Ingestion:
                 task_id=str(row["task"]) if row["task"] else None,
             )
         if valid:
-            await _route(self.source, valid, plan, self.tasks if carried else {}, lock=not carried)
+            tasks, synced = (self.tasks, self.synced) if carried else ({}, set())
+            await _route(self.source, valid, plan, tasks, synced, lock=not carried)
         if carried:
             self._carry(plan)
         return plan
@@ -252,6 +256,7 @@ class Ingestion:
     def _carry(self, plan: ChunkPlan) -> None:
         for task in [*plan.new_tasks.values(), *plan.joined.values()]:
             self.tasks[task["household"]] = task
+            self.synced.add(task["id"])
         for result in plan.results.values():
             if result.status == "created":
                 self.records[result.source_record_id] = result
@@ -276,6 +281,8 @@ class ChunkPlan:
     task_rows: list[tuple[Any, ...]] = field(default_factory=list)
     update_rows: list[tuple[Any, ...]] = field(default_factory=list)
     warning_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    # The sync changes that send each touched task to its worker's devices, with the task's rows.
+    sync_rows: list[tuple[Any, ...]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     news: News | None = None
     earlier: dict[str, WarningResult] = field(default_factory=dict)
@@ -293,6 +300,7 @@ class ChunkPlan:
         if changed != len(self.update_rows):
             raise _Stale
         await _insert_many(Warning, _WARNING_COLUMNS, self.warning_rows)
+        await _insert_many(SyncChange, _SYNC_COLUMNS, self.sync_rows)
 
     def answer(self) -> list[WarningResult]:
         # Duplicates answer like their first occurrence, in this chunk or an earlier one.
@@ -434,10 +442,17 @@ def _plain_facts(facts: dict[str, Any]) -> bool:
 
 
 async def _route(
-    source: str, valid: dict[int, _Valid], plan: ChunkPlan, carried: dict[str, dict[str, Any]], *, lock: bool
+    source: str,
+    valid: dict[int, _Valid],
+    plan: ChunkPlan,
+    carried: dict[str, dict[str, Any]],
+    synced: set[str],
+    *,
+    lock: bool,
 ) -> None:
     """Match, place and assign each valid warning; fill ``plan`` with its results and rows.
     ``carried``: open tasks this ingestion planned in earlier chunks (newer than the database's);
+    ``synced``: the tasks whose sync change those chunks write (not written again);
     ``lock``: lock the open tasks read (planning inside the write transaction).
 
     Ids are handled as text throughout (households, tasks, workers, the new rows' ids): both
@@ -564,6 +579,13 @@ async def _route(
             (task["id"], task["priority"], _json(task["type_codes"]), task["warnings"], task["due_at"], now, read_at)
         )
         task["updated_at"] = now
+    # Written with the tasks, in their transaction: a device that hears of a task finds it. Once
+    # per task and file, however many chunks join it.
+    plan.sync_rows = [
+        (task["assignee"], "task", task["id"], "upsert", now)
+        for task in [*new_tasks.values(), *joined.values()]
+        if task["assignee"] and task["id"] not in synced
+    ]
     plan.news = News()
     plan.news.gather(new_tasks, joined, valid, households, places)
     counts["tasks_created"] = len(new_tasks)
@@ -572,6 +594,7 @@ async def _route(
 
 
 _NEW = TaskState.new.value
+_SYNC_COLUMNS = ("account", "entity", "entity_id", "op", "at")
 _TASKED, _UNMATCHED = WarningStatus.tasked.value, WarningStatus.unmatched.value
 _UNPLACED, _NO_WORKER = WarningStatus.unplaced.value, WarningStatus.no_worker.value
 _TASK_FIELDS = (
@@ -805,13 +828,7 @@ class News:
     async def notify(self, now: datetime) -> None:
         """Write the inbox messages, their sync changes and push nudges in the current transaction."""
         notes: list[_Note] = []
-        # Each worker's devices fetch each task once, however many chunks touched it.
-        task_changes = [
-            (worker, "task", str(task_id), "upsert", now)
-            for worker in set(self.new) | set(self.raised)
-            for task_id in self.new.get(worker, set()) | self.raised.get(worker, set())
-        ]
-        await _insert_many(SyncChange, ("account", "entity", "entity_id", "op", "at"), task_changes)
+        # The tasks themselves reached the devices with their chunks (ChunkPlan.sync_rows).
         for worker in set(self.new) | set(self.raised):
             new_ids = self.new.get(worker, set())
             new, raised = len(new_ids), len(self.raised.get(worker, set()) - new_ids)
@@ -905,7 +922,7 @@ async def _notify_all(notes: list[_Note], now: datetime) -> None:
         for start in range(0, len(group), PUSH_ACCOUNTS)
     ]
     await _insert_many(Notification, ("id", "account", "kind", "title_zh", "title_en", "detail", "created_at"), inbox)
-    await _insert_many(SyncChange, ("account", "entity", "entity_id", "op", "at"), changes)
+    await _insert_many(SyncChange, _SYNC_COLUMNS, changes)
     await _insert_many(OutboxMessage, ("kind", "payload", "created_at", "attempts", "last_error"), pushes)
 
 

@@ -23,6 +23,7 @@ import pytest
 from backend.audit.services import Actor
 from backend.notifications.tables import Notification
 from backend.outbox.tables import OutboxMessage
+from backend.sync.tables import SyncChange
 from backend.tasks.tables import VisitTask
 from backend.warnings.importfile import ImportOptions, import_warning_file
 from backend.warnings.tables import Warning
@@ -288,3 +289,36 @@ async def test_a_file_written_in_many_chunks_tells_each_worker_once(world: World
     tasks = await _tasks_of(await as_role("worker_a"))
     assert {family for family, _ in families} <= set(tasks)
     assert await _told(world) == {"worker_a": told_before["worker_a"] + 1, "worker_b": told_before["worker_b"]}
+
+
+async def test_each_task_of_a_many_chunk_file_reaches_the_workers_phone_once(
+    world: World, as_role: Any, tmp_path: Path
+) -> None:
+    """Tasks reach the devices with their chunk's transaction; a task that later chunks join again
+    is not sent again (the worker's phone fetches each task once per file)."""
+    admin = await as_role("admin")
+    families = [await _household(admin, world.grid_codes["GA2"]) for _ in range(5)]
+    tag = secrets.token_hex(3)
+    path = tmp_path / "joined-later.csv"
+    lines = ["record_id,type,id_number"]
+    lines += [f"{_record(tag, n)},large_medical_expense,{head}" for n, (_, (head,)) in enumerate(families)]
+    first_head = families[0][1][0]
+    lines += [f"{_record(tag, 5)},traffic_accident,{first_head}", f"{_record(tag, 6)},death_of_earner,{first_head}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    worker = await as_role("worker_a")
+    cursor = (await worker.get("/api/v1/sync")).json()["cursor"]
+
+    # Two rows per chunk: the first family's task is opened in the first chunk, joined in the last two.
+    report = await import_warning_file(path, ImportOptions(source=SOURCE, chunk_rows=2), actor=Actor.system("test"))
+
+    assert report.created_total == 7 and len(report.tasks) == 5
+    delta = (await worker.get(f"/api/v1/sync?cursor={cursor}")).json()
+    synced = {task["household"]["id"]: task for task in delta["tasks"]}
+    assert {family for family, _ in families} <= set(synced)
+    assert synced[families[0][0]]["warnings"] == 3  # as the last chunk left it
+    changes = await SyncChange.count().where(
+        SyncChange.account == world.account_ids["worker_a"],
+        SyncChange.entity == "task",
+        SyncChange.entity_id.is_in(sorted(report.tasks)),
+    )
+    assert changes == 5
