@@ -993,11 +993,6 @@ async def _insert_many(table: type[Table], columns: Sequence[str], rows: list[tu
 # runs inside SQLite, beside the planning.
 
 
-def _json_path(n: int) -> str:
-    """PostgreSQL: the n-th value of the JSON array ``r`` as text."""
-    return f"(r ->> {n})"
-
-
 def _json_columns(count: int, alias: Sequence[str] = ()) -> str:
     return ", ".join(f"json_extract(value, '$[{n}]')" + (f' AS "{alias[n]}"' if alias else "") for n in range(count))
 
@@ -1070,7 +1065,7 @@ async def _fetch_in(
     current_only: bool = False,
     lock: bool = False,
 ) -> list[Any]:
-    """Rows whose ``key`` is one of ``values``, bound as one array instead of one parameter each.
+    """Rows whose ``key`` is one of ``values``, given as one JSON text instead of one parameter each.
 
     ``source``: and of this source; ``open_only``: and not closed; ``current_only``: and not ended;
     ``lock``: lock the rows until the transaction ends (PostgreSQL; SQLite's write transaction
@@ -1171,7 +1166,7 @@ async def _update_many(
             types.append(_pg_type(table, guard))
         # JSON columns arrive as JSON text inside the JSON: read as text, then cast.
         fields = ", ".join(
-            f'{_json_path(n)}::{"TEXT" if type_ == "JSON" else type_} AS "{names[n]}"' for n, type_ in enumerate(types)
+            f'(r ->> {n})::{"TEXT" if type_ == "JSON" else type_} AS "{names[n]}"' for n, type_ in enumerate(types)
         )
         sets = ", ".join(
             f'"{column}" = u."{column}"' + ("::JSON" if type_ == "JSON" else "")
