@@ -168,8 +168,6 @@ class Ingestion:
         self.source, self.actor, self.types, self.news = source, actor, types, news
         self.tasks: dict[str, dict[str, Any]] = {}  # household -> its open task, as planned so far
         self.records: dict[str, WarningResult] = {}  # record id -> the result of its first warning
-        # Tasks whose devices an earlier plan of this ingestion already tells to fetch them again.
-        self.synced: set[str] = set()
         self.generation = 0  # raised when the carry is found stale
         self.numbers = _IdNumbers()  # checked and hashed once per ingestion: a file names people again
 
@@ -193,7 +191,6 @@ class Ingestion:
                 return self._answer(plan)
         self.generation += 1  # plans made from the carry so far are stale, and plans begun meanwhile
         self.tasks.clear()
-        self.synced.clear()  # the replan writes its tasks' changes again: twice is harmless, never is not
         async with write_transaction():
             plan = await self._plan(plan.items, carried=False)
             await self._commit(plan)
@@ -247,8 +244,7 @@ class Ingestion:
                 task_id=str(row["task"]) if row["task"] else None,
             )
         if valid:
-            tasks, synced = (self.tasks, self.synced) if carried else ({}, set())
-            await _route(self.source, valid, plan, tasks, synced, lock=not carried)
+            await _route(self.source, valid, plan, self.tasks if carried else {}, lock=not carried)
         if carried:
             self._carry(plan)
         return plan
@@ -256,7 +252,6 @@ class Ingestion:
     def _carry(self, plan: ChunkPlan) -> None:
         for task in [*plan.new_tasks.values(), *plan.joined.values()]:
             self.tasks[task["household"]] = task
-            self.synced.add(task["id"])
         for result in plan.results.values():
             if result.status == "created":
                 self.records[result.source_record_id] = result
@@ -446,13 +441,11 @@ async def _route(
     valid: dict[int, _Valid],
     plan: ChunkPlan,
     carried: dict[str, dict[str, Any]],
-    synced: set[str],
     *,
     lock: bool,
 ) -> None:
     """Match, place and assign each valid warning; fill ``plan`` with its results and rows.
     ``carried``: open tasks this ingestion planned in earlier chunks (newer than the database's);
-    ``synced``: the tasks whose sync change those chunks write (not written again);
     ``lock``: lock the open tasks read (planning inside the write transaction).
 
     Ids are handled as text throughout (households, tasks, workers, the new rows' ids): both
@@ -579,12 +572,13 @@ async def _route(
             (task["id"], task["priority"], _json(task["type_codes"]), task["warnings"], task["due_at"], now, read_at)
         )
         task["updated_at"] = now
-    # Written with the tasks, in their transaction: a device that hears of a task finds it. Once
-    # per task and file, however many chunks join it.
+    # Written with the tasks, in their transaction: a device that hears of a task finds it as
+    # written. Once per task and chunk: a device that fetched the task after an earlier chunk
+    # must hear that a later one raised its priority or brought its deadline forward.
     plan.sync_rows = [
         (task["assignee"], "task", task["id"], "upsert", now)
         for task in [*new_tasks.values(), *joined.values()]
-        if task["assignee"] and task["id"] not in synced
+        if task["assignee"]
     ]
     plan.news = News()
     plan.news.gather(new_tasks, joined, valid, households, places)

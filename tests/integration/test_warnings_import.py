@@ -26,6 +26,7 @@ from backend.outbox.tables import OutboxMessage
 from backend.sync.tables import SyncChange
 from backend.tasks.tables import VisitTask
 from backend.warnings.importfile import ImportOptions, import_warning_file
+from backend.warnings.services import IncomingWarning, Ingestion, News, active_types
 from backend.warnings.tables import Warning
 from tests.helpers import id_number
 from tests.integration.conftest import Api, World
@@ -291,11 +292,11 @@ async def test_a_file_written_in_many_chunks_tells_each_worker_once(world: World
     assert await _told(world) == {"worker_a": told_before["worker_a"] + 1, "worker_b": told_before["worker_b"]}
 
 
-async def test_each_task_of_a_many_chunk_file_reaches_the_workers_phone_once(
+async def test_each_task_of_a_many_chunk_file_reaches_the_workers_phone_once_per_chunk_that_changes_it(
     world: World, as_role: Any, tmp_path: Path
 ) -> None:
-    """Tasks reach the devices with their chunk's transaction; a task that later chunks join again
-    is not sent again (the worker's phone fetches each task once per file)."""
+    """Tasks reach the devices with their chunk's transaction: once per chunk that opens or joins
+    them, never once per warning."""
     admin = await as_role("admin")
     families = [await _household(admin, world.grid_codes["GA2"]) for _ in range(5)]
     tag = secrets.token_hex(3)
@@ -321,4 +322,34 @@ async def test_each_task_of_a_many_chunk_file_reaches_the_workers_phone_once(
         SyncChange.entity == "task",
         SyncChange.entity_id.is_in(sorted(report.tasks)),
     )
-    assert changes == 5
+    assert changes == 5 + 2  # the first family's task again with each of the two chunks that joined it
+
+
+async def test_a_phone_that_synced_between_chunks_hears_that_a_later_chunk_raised_its_task(
+    world: World, as_role: Any
+) -> None:
+    """A worker's phone syncs while a file is being imported, after the chunk that opened a family's
+    task; a later chunk of the same file joins it with a more urgent warning. The phone's next sync
+    brings the task as it now is: higher priority, earlier deadline, two warnings."""
+    admin = await as_role("admin")
+    family, (head,) = await _household(admin, world.grid_codes["GA2"])
+    tag = secrets.token_hex(3)
+    ingestion = Ingestion(SOURCE, actor=Actor.system("test"), types=await active_types(), news=News())
+    worker = await as_role("worker_a")
+
+    first = await ingestion.plan([IncomingWarning(_record(tag, 0), "income_drop", id_number=head)])
+    await ingestion.write(first)
+    seen = (await worker.get("/api/v1/sync")).json()
+    before = next(task for task in seen["tasks"] if task["household"]["id"] == family)
+    assert before["priority"] == 3 and before["warnings"] == 1
+
+    second = await ingestion.plan([IncomingWarning(_record(tag, 1), "natural_disaster", id_number=head)])
+    await ingestion.write(second)
+    delta = (await worker.get(f"/api/v1/sync?cursor={seen['cursor']}")).json()
+
+    changed = {task["household"]["id"]: task for task in delta["tasks"]}
+    assert family in changed, "the phone did not hear that the second chunk joined the task"
+    after = changed[family]
+    assert after["id"] == before["id"]
+    assert after["priority"] == 1 and after["warnings"] == 2
+    assert datetime.fromisoformat(after["due_at"]) < datetime.fromisoformat(before["due_at"])
