@@ -17,7 +17,6 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 from backend.departments.tables import Department
-from backend.households.tables import Household
 from backend.orgs.tables import OrgUnit
 from backend.tasks.tables import VisitTask
 
@@ -58,7 +57,7 @@ class Warning(Table, tablename="hardship_warning"):
     source = Varchar(length=48)
     source_record_id = Varchar(length=128)
     type_code = Varchar(length=48)
-    household = ForeignKey(Household, null=True, on_delete=OnDelete.restrict, index=True)
+    # No household column: a matched warning's household is its task's, and an unmatched one has none.
     # Keyed hash of the ID number as given, so an unmatched warning can be matched later (indexed
     # only while unmatched, by a partial index a migration adds).
     id_number_index = Varchar(length=64, null=True, default=None)
