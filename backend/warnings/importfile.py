@@ -35,6 +35,7 @@ from typing import Any
 from backend.audit.services import Actor
 from backend.grids.index_cache import current_layer
 from backend.lib.gcpause import collector_paused
+from backend.lib.rowgroups import grouped
 from backend.warnings.services import (
     CHUNK,
     ChunkPlan,
@@ -50,6 +51,9 @@ from backend.warnings.tables import Warning
 
 # How far down a header may sit (a title line, a blank line, a note above the table).
 HEADER_SEARCH_ROWS = 10
+# Rows are brought together by person within windows of this many chunks: a 100,000-row file is
+# one window; a larger one is held in memory a window at a time.
+GROUP_WINDOW_CHUNKS = 10
 # Columns the rejects file adds; columns starting with "_" are never read back as data.
 REJECT_COLUMNS = ("_row", "_error_code", "_error")
 # Reading yields to the event loop this often, so the chunk being written keeps moving.
@@ -540,6 +544,20 @@ class _Reader:
         position = self.layout.positions.get(name_field)
         return cells[position] if position is not None and position < len(cells) else None
 
+    def group_keys(self, row: tuple[int, list[Any]]) -> list[tuple[str, str]]:
+        """What ties a row to others: the person it names (their ID number or household id as
+        written: a guess, good enough to bring rows together) and its record id, as ``warning``
+        reads it (the first row with a record id must stay before the others)."""
+        cells = row[1]
+        at_record, _, at_id, at_household, *_ = self._at
+        keys = []
+        for kind, at in (("record", at_record), ("person", at_id), ("household", at_household)):
+            value = cells[at] if at < len(cells) else None
+            text = unicodedata.normalize("NFKC", _text(value)) if kind == "record" else _text(value).upper()
+            if text:
+                keys.append((kind, text))
+        return keys
+
     def label(self, name_field: str) -> str:
         position = self.layout.positions.get(name_field)
         return self.layout.headers[position] if position is not None else name_field
@@ -676,6 +694,9 @@ async def _import_warning_file(
             dry_run=options.dry_run,
         )
         reader = _Reader(layout, options, types)
+        # One person's rows in one chunk: the task opens once instead of being updated by each
+        # later chunk that names the person again (see backend/lib/rowgroups.py).
+        rows = grouped(rows, reader.group_keys, GROUP_WINDOW_CHUNKS * options.chunk_rows)
         total = table.total_rows - header_row if table.total_rows is not None else None
         started = time.perf_counter()
         # The next chunk is read and planned while the database writes the previous one: on

@@ -298,13 +298,14 @@ async def test_each_task_of_a_many_chunk_file_reaches_the_workers_phone_once_per
     """Tasks reach the devices with their chunk's transaction: once per chunk that opens or joins
     them, never once per warning."""
     admin = await as_role("admin")
-    families = [await _household(admin, world.grid_codes["GA2"]) for _ in range(5)]
+    families = [await _household(admin, world.grid_codes["GA2"], people=2) for _ in range(5)]
     tag = secrets.token_hex(3)
     path = tmp_path / "joined-later.csv"
     lines = ["record_id,type,id_number"]
-    lines += [f"{_record(tag, n)},large_medical_expense,{head}" for n, (_, (head,)) in enumerate(families)]
-    first_head = families[0][1][0]
-    lines += [f"{_record(tag, 5)},traffic_accident,{first_head}", f"{_record(tag, 6)},death_of_earner,{first_head}"]
+    lines += [f"{_record(tag, n)},large_medical_expense,{head}" for n, (_, (head, _)) in enumerate(families)]
+    # The first family's other member: the file's rows are brought together by person, not household.
+    spouse = families[0][1][1]
+    lines += [f"{_record(tag, 5)},traffic_accident,{spouse}", f"{_record(tag, 6)},death_of_earner,{spouse}"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     worker = await as_role("worker_a")
     cursor = (await worker.get("/api/v1/sync")).json()["cursor"]
@@ -323,6 +324,58 @@ async def test_each_task_of_a_many_chunk_file_reaches_the_workers_phone_once_per
         SyncChange.entity_id.is_in(sorted(report.tasks)),
     )
     assert changes == 5 + 2  # the first family's task again with each of the two chunks that joined it
+
+
+async def test_one_persons_rows_scattered_through_a_file_open_their_task_once(
+    world: World, as_role: Any, tmp_path: Path
+) -> None:
+    """A person named in the file's first row and again in its last lands in one chunk: the
+    worker's phone is sent the task once, with both warnings, not once per chunk."""
+    admin = await as_role("admin")
+    families = [await _household(admin, world.grid_codes["GA2"]) for _ in range(4)]
+    tag = secrets.token_hex(3)
+    path = tmp_path / "scattered.csv"
+    lines = ["record_id,type,id_number"]
+    lines += [f"{_record(tag, n)},large_medical_expense,{head}" for n, (_, (head,)) in enumerate(families)]
+    lines.append(f"{_record(tag, 4)},traffic_accident,{families[0][1][0]}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    report = await import_warning_file(path, ImportOptions(source=SOURCE, chunk_rows=2), actor=Actor.system("test"))
+
+    assert report.created_total == 5 and len(report.tasks) == 4
+    tasks = await _tasks_of(await as_role("worker_a"))
+    first = tasks[families[0][0]]
+    assert first["warnings"] == 2
+    assert (
+        await SyncChange.count().where(
+            SyncChange.account == world.account_ids["worker_a"],
+            SyncChange.entity == "task",
+            SyncChange.entity_id == first["id"],
+        )
+        == 1
+    )
+
+
+async def test_a_record_id_repeated_for_another_person_keeps_the_first_rows_warning(
+    world: World, as_role: Any, tmp_path: Path
+) -> None:
+    """Rows are brought together by person, but a record id's first row in the file is still the
+    one kept: the repeat, naming someone else further down, is answered as a duplicate."""
+    admin = await as_role("admin")
+    (first, (ann,)), (second, (bob,)) = [await _household(admin, world.grid_codes["GA2"]) for _ in range(2)]
+    tag = secrets.token_hex(3)
+    path = tmp_path / "repeated-record.csv"
+    rows = [(_record(tag, 0), bob), (_record(tag, 1), ann), (_record(tag, 2), bob), (_record(tag, 1), bob)]
+    lines = ["record_id,type,id_number", *(f"{record},income_drop,{number}" for record, number in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    report = await import_warning_file(path, ImportOptions(source=SOURCE, chunk_rows=1), actor=Actor.system("test"))
+
+    assert report.created_total == 3 and report.duplicates == 1
+    tasks = await _tasks_of(await as_role("worker_a"))
+    assert tasks[first]["warnings"] == 1 and tasks[second]["warnings"] == 2
+    kept = await Warning.select(Warning.task).where(Warning.source_record_id == _record(tag, 1)).first()
+    assert kept is not None and str(kept["task"]) == tasks[first]["id"]
 
 
 async def test_a_phone_that_synced_between_chunks_hears_that_a_later_chunk_raised_its_task(
