@@ -91,6 +91,18 @@ def _record(tag: str, n: int) -> str:
     return f"YB{tag}{n:03d}"
 
 
+async def _families(
+    admin: Api, world: World, count: int, people: int = 1
+) -> tuple[list[tuple[str, list[str]]], str, list[str]]:
+    """``count`` households of our own in GA2, a fresh record tag, and a file's lines so far: the
+    header and one large-expense row for each family's head."""
+    families = [await _household(admin, world.grid_codes["GA2"], people=people) for _ in range(count)]
+    tag = secrets.token_hex(3)
+    lines = ["record_id,type,id_number"]
+    lines += [f"{_record(tag, n)},large_medical_expense,{numbers[0]}" for n, (_, numbers) in enumerate(families)]
+    return families, tag, lines
+
+
 async def _counts(records: list[str]) -> tuple[int, int, int]:
     warnings = await Warning.count().where(Warning.source == SOURCE, Warning.source_record_id.is_in(records))
     return warnings, await VisitTask.count(), await OutboxMessage.count()
@@ -274,12 +286,8 @@ async def test_an_unknown_source_is_refused(tmp_path: Path) -> None:
 
 
 async def test_a_file_written_in_many_chunks_tells_each_worker_once(world: World, as_role: Any, tmp_path: Path) -> None:
-    admin = await as_role("admin")
-    families = [await _household(admin, world.grid_codes["GA2"]) for _ in range(5)]
-    tag = secrets.token_hex(3)
+    families, _, lines = await _families(await as_role("admin"), world, 5)
     path = tmp_path / "chunks.csv"
-    lines = ["record_id,type,id_number"]
-    lines += [f"{_record(tag, n)},large_medical_expense,{head}" for n, (_, (head,)) in enumerate(families)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     told_before = await _told(world)
 
@@ -297,12 +305,8 @@ async def test_each_task_of_a_many_chunk_file_reaches_the_workers_phone_once_per
 ) -> None:
     """Tasks reach the devices with their chunk's transaction: once per chunk that opens or joins
     them, never once per warning."""
-    admin = await as_role("admin")
-    families = [await _household(admin, world.grid_codes["GA2"], people=2) for _ in range(5)]
-    tag = secrets.token_hex(3)
+    families, tag, lines = await _families(await as_role("admin"), world, 5, people=2)
     path = tmp_path / "joined-later.csv"
-    lines = ["record_id,type,id_number"]
-    lines += [f"{_record(tag, n)},large_medical_expense,{head}" for n, (_, (head, _)) in enumerate(families)]
     # The first family's other member: the file's rows are brought together by person, not household.
     spouse = families[0][1][1]
     lines += [f"{_record(tag, 5)},traffic_accident,{spouse}", f"{_record(tag, 6)},death_of_earner,{spouse}"]
@@ -331,12 +335,8 @@ async def test_one_persons_rows_scattered_through_a_file_open_their_task_once(
 ) -> None:
     """A person named in the file's first row and again in its last lands in one chunk: the
     worker's phone is sent the task once, with both warnings, not once per chunk."""
-    admin = await as_role("admin")
-    families = [await _household(admin, world.grid_codes["GA2"]) for _ in range(4)]
-    tag = secrets.token_hex(3)
+    families, tag, lines = await _families(await as_role("admin"), world, 4)
     path = tmp_path / "scattered.csv"
-    lines = ["record_id,type,id_number"]
-    lines += [f"{_record(tag, n)},large_medical_expense,{head}" for n, (_, (head,)) in enumerate(families)]
     lines.append(f"{_record(tag, 4)},traffic_accident,{families[0][1][0]}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
