@@ -4,7 +4,9 @@ A warning file opens and joins tens of thousands of tasks a night, and the warni
 its task, type, source and time) is the record of either, so neither writes an event of its own:
 the history shows the task's first warning as ``created`` and each later one as ``warning_joined``,
 in time order among the task's events. "First" is by time received, then by id: the warnings of
-one chunk share a time, and their ids are made in file order (``warnings.services._ids``).
+one chunk share a time, and their ids are made in the order the import takes its rows
+(``warnings.services._ids``): file order, with one person's rows brought together
+(``lib/rowgroups.py``), so the row of a task that comes first in the file still comes first.
 Tasks opened before that have a stored ``created`` event naming their warning, which is used as is.
 """
 
