@@ -8,7 +8,8 @@ the worker's phone. Brought together, the person's rows land in one chunk and op
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator
 from itertools import islice
 from typing import TypeVar
 
@@ -21,8 +22,24 @@ def grouped(rows: Iterable[T], keys: Callable[[T], Iterable[Hashable]], window: 
     within a group keep their order: whatever must happen in file order for one key (the first
     row with a record id is the one kept) still does. At most ``window`` rows are held at once."""
     source = iter(rows)
-    while batch := list(islice(source, window)):
-        yield from _in_groups(batch, keys)
+    while batch := _next_window(source, keys, window):
+        yield from batch
+
+
+async def grouped_in_thread(
+    rows: Iterable[T], keys: Callable[[T], Iterable[Hashable]], window: int
+) -> AsyncIterator[T]:
+    """``grouped``, each window read and reordered in a worker thread: a window is a file's first
+    100,000 rows, and the event loop stays free meanwhile (the file import builds the grid index
+    then). ``rows`` is only ever read from one thread at a time."""
+    source = iter(rows)
+    while batch := await asyncio.to_thread(_next_window, source, keys, window):
+        for row in batch:
+            yield row
+
+
+def _next_window(source: Iterator[T], keys: Callable[[T], Iterable[Hashable]], window: int) -> list[T]:
+    return _in_groups(list(islice(source, window)), keys)
 
 
 def _in_groups(batch: list[T], keys: Callable[[T], Iterable[Hashable]]) -> list[T]:

@@ -1,4 +1,6 @@
-from backend.lib.rowgroups import grouped
+import asyncio
+
+from backend.lib.rowgroups import grouped, grouped_in_thread
 
 
 def _keys(row: tuple[str, ...]) -> list[str]:
@@ -25,3 +27,12 @@ def test_each_window_is_grouped_on_its_own_and_nothing_is_lost() -> None:
 
     assert out == ["0", "1", "3", "2", "4", "5", "7", "6", "8", "9"]
     assert sorted(out, key=int) == [str(n) for n in range(10)]
+
+
+def test_grouping_in_a_thread_gives_the_same_rows_in_the_same_order() -> None:
+    rows = [(str(n), f"p{n % 7}", "") for n in range(50)]
+
+    async def collect() -> list[tuple[str, ...]]:
+        return [row async for row in grouped_in_thread(rows, _keys, window=16)]
+
+    assert asyncio.run(collect()) == list(grouped(rows, _keys, window=16))
