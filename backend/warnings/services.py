@@ -530,7 +530,7 @@ async def _route(
                 sealed,
                 checked.lon,
                 checked.lat,
-                street,
+                None if task_id else street,  # a tasked warning's street is its task's
                 status,
                 task_id,
                 item.occurred_on or "",

@@ -68,6 +68,8 @@ class Warning(Table, tablename="hardship_warning"):
     # The supervisors' unmatched list reads (street, received_at) of unmatched warnings only: one
     # partial index a migration adds serves it. Nine in ten warnings are tasked and never looked up
     # by these columns, so indexing every row by each of them was most of the cost of writing one.
+    # Set only on a warning without a task (a tasked warning's street is its task's): the key's
+    # check cost each tasked warning a lookup and a row lock for a value nobody reads.
     street = ForeignKey(OrgUnit, null=True, on_delete=OnDelete.restrict)
     status = Varchar(length=16, choices=WarningStatus)
     task = ForeignKey(VisitTask, null=True, on_delete=OnDelete.set_null, index=True)
