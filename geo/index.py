@@ -41,7 +41,7 @@ get exact distances to the candidates an STRtree ``dwithin`` query returns.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -249,6 +249,7 @@ class GridIndex:
         version: int = 0,
         tolerance_m: float = 50.0,
         cell_m: float | None = None,
+        cells: Mapping[str, npt.NDArray[np.generic]] | None = None,
     ) -> GridIndex:
         """Index ``geometries`` under ``codes`` (unique strings, same order).
 
@@ -257,6 +258,10 @@ class GridIndex:
         ``version`` is the grid layer's version, kept for the caller. ``tolerance_m`` is the reach of
         rule (b). ``cell_m`` overrides the raster's cell size in metres (default: about 256 cells per
         grid over the layer's bounding box, at most 8 million cells).
+
+        ``cells``: the ``cells()`` of an index built before from the same codes, geometries,
+        ``tolerance_m`` and ``cell_m`` (kept by the caller, e.g. in a file): classifying the raster
+        is most of the build, and is skipped. Arrays that cannot be that raster are a ``ValueError``.
         """
         code_list = [str(code) for code in codes]
         geoms = np.asarray(geometries, dtype=object)
@@ -268,7 +273,10 @@ class GridIndex:
         tree = shapely.STRtree(sorted_geoms)
         if len(code_list):
             raster = _raster_for(sorted_geoms, tolerance_m, cell_m)
-            cell_code, slots = _classify_cells(tree, segments, raster, tolerance_m)
+            if cells is not None:
+                cell_code, slots = _from_cells(cells, raster, len(code_list))
+            else:
+                cell_code, slots = _classify_cells(tree, segments, raster, tolerance_m)
         else:  # no grids yet: one far cell, every point unplaced
             raster = _Raster(0.0, 0.0, 1.0, 1.0, 1, 1, inv_x=1.0, inv_y=1.0, beyond_wgs84=False)
             cell_code, slots = np.full(2, _FAR, dtype=np.int32), _no_slots()
@@ -284,6 +292,11 @@ class GridIndex:
             version=version,
             tolerance_m=float(tolerance_m),
         )
+
+    def cells(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The raster and how each cell was classified: what ``build(cells=…)`` takes back."""
+        slots = {f"slot_{name}": getattr(self._slots, name) for name in _Slots.__slots__}
+        return {"raster": _raster_array(self._raster), "cell_code": self._cell_code, **slots}
 
     @property
     def version(self) -> int:
@@ -483,6 +496,35 @@ def _check_layer(codes: list[str], geoms: ObjectArray, tolerance_m: float) -> No
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
     if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise ValueError("grid coordinates must be WGS84 longitude/latitude in degrees")
+
+
+def _raster_array(r: _Raster) -> FloatArray:
+    return np.array([r.x0, r.y0, r.sx, r.sy, r.nx, r.ny, r.inv_x, r.inv_y, r.beyond_wgs84], dtype=np.float64)
+
+
+def _from_cells(cells: Mapping[str, npt.NDArray[np.generic]], raster: _Raster, grids: int) -> tuple[IntArray, _Slots]:
+    """The kept classification, if it is one of this raster (the same bounds and cell size, which
+    the layer's geometries and the settings decide) and everything lookups index by fits."""
+    try:
+        same_raster = np.array_equal(np.asarray(cells["raster"], dtype=np.float64), _raster_array(raster))
+        cell_code = np.asarray(cells["cell_code"], dtype=np.int32)
+        slots = _Slots(*(np.asarray(cells[f"slot_{name}"]) for name in _Slots.__slots__))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not the cells of a GridIndex: {exc}") from exc
+    slot_count = len(slots.one_edge)
+    fits = (
+        same_raster
+        and cell_code.shape == (raster.nx * raster.ny + 1,)
+        and int(cell_code.max(initial=_FAR)) < grids
+        and int(cell_code.min(initial=_FAR)) > _FIRST_SLOT - slot_count
+        and len(slots.start) == slot_count + 1
+        and all(len(getattr(slots, name)) == slot_count for name in ("ax", "ay", "bx", "by", "left", "right"))
+        and int(slots.start[-1]) == len(slots.candidates)
+        and int(slots.candidates.max(initial=-1)) < grids
+    )
+    if not fits:
+        raise ValueError("not the cells of this layer's GridIndex")
+    return cell_code, slots
 
 
 def _no_slots() -> _Slots:

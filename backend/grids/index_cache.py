@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import shapely
 
+from backend.grids import index_store
 from backend.grids.tables import Grid, GridVersion
 from geo.index import GridIndex
 
@@ -48,13 +49,14 @@ async def load_layer(version_id: int, number: int) -> CurrentLayer:
         Grid.layer == version_id
     )
     codes = [row["code"] for row in rows]
+    wkb = [bytes(row["geometry"]) for row in rows]
     # Decoding and indexing ~13,000 polygons takes most of a second, in numpy and GEOS, which let go
     # of the interpreter lock: in a thread, the event loop keeps serving requests meanwhile.
-    geometries = await asyncio.to_thread(shapely.from_wkb, [bytes(row["geometry"]) for row in rows]) if rows else []
+    geometries = await asyncio.to_thread(shapely.from_wkb, wkb) if rows else []
     places = {row["code"]: GridPlace(community_id=row["community"], street_id=row["street"]) for row in rows}
     return CurrentLayer(
         version=number,
-        index=await asyncio.to_thread(GridIndex.build, codes, geometries, version=number),
+        index=await asyncio.to_thread(index_store.build, codes, wkb, geometries, version=number),
         places=places,
         geometries=dict(zip(codes, geometries, strict=True)),
     )

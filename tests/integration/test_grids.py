@@ -14,6 +14,7 @@ from pathlib import Path
 
 import anyio
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 
@@ -456,3 +457,22 @@ async def test_a_community_layer_sets_the_boundaries_later_grid_imports_are_chec
     assert not refused.written
     outside = [f for f in refused.findings if f.check == "grid.outside_parent"]
     assert any(f.feature == stray["wgbm"] for f in outside)
+
+
+async def test_a_damaged_index_file_is_rebuilt_and_points_are_still_placed(imported, as_role) -> None:
+    from backend.grids import index_cache, index_store
+
+    admin = await as_role("admin")
+    point = [WEST + 0.025, SOUTH + 0.005]  # the third grid
+    # Installing the layer built its index and kept the classified raster for the next process.
+    kept = sorted(index_store.directory().glob("*.npz"), key=lambda p: p.stat().st_mtime)
+    assert kept, "the layer import keeps the index's cells"
+    newest = kept[-1]
+    newest.write_bytes(b"half a file")
+    index_cache.forget()  # as a new process would: it finds the file and cannot use it
+
+    response = await admin.post("/api/v1/grids/locate", json={"points": [point]})
+
+    assert response.json()["results"][0]["grid_code"] == imported["codes"][2]
+    with np.load(newest, allow_pickle=False) as stored:  # written again, whole
+        assert "cell_code" in stored.files

@@ -424,3 +424,28 @@ def test_locate_many_equals_a_brute_force_covers_loop(shapes, probes, cell_m, to
         assert (got.code, ["inside", "near", "unplaced"].index(got.flag)) == (code, flag), (lon, lat)
         assert got.distance_m == pytest.approx(distance, rel=1e-9, abs=1e-9)
         assert index.locate(lon, lat) == got
+
+
+# -- kept cells --------------------------------------------------------------------------------------
+
+
+def test_an_index_built_from_kept_cells_answers_like_a_fresh_build(tianning):
+    codes, geoms = tianning
+    fresh = GridIndex.build(codes, geoms)
+    kept = {name: array.copy() for name, array in fresh.cells().items()}
+    again = GridIndex.build(codes, geoms, cells=kept)
+    lons, lats = _points_on_and_around(np.array(geoms, dtype=object), 6000, seed=12)
+
+    a, b = fresh.locate_many(lons, lats), again.locate_many(lons, lats)
+
+    assert (a.codes == b.codes).all() and (a.flag == b.flag).all()
+    assert np.array_equal(a.distance_m, b.distance_m)
+
+
+def test_cells_of_another_layer_are_refused(tianning):
+    codes, geoms = tianning
+    other = GridIndex.build(codes[:20], geoms[:20], cell_m=500).cells()
+    with pytest.raises(ValueError, match="cells"):
+        GridIndex.build(codes, geoms, cells=other)
+    with pytest.raises(ValueError, match="cells"):
+        GridIndex.build(codes, geoms, cells={"raster": np.zeros(3)})
