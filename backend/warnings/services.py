@@ -19,7 +19,7 @@ import re
 import sqlite3
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -283,7 +283,9 @@ class ChunkPlan:
     earlier: dict[str, WarningResult] = field(default_factory=dict)
 
     async def write(self) -> None:
-        await _insert_many(VisitTask, _TASK_COLUMNS, self.task_rows)
+        now = self.now
+        task_same = {"state": _NEW, "escalation": 0, "return_reason": "", "created_at": now, "updated_at": now}
+        await _insert_many(VisitTask, _TASK_COLUMNS, self.task_rows, same=task_same)
         # All joins of the chunk in one statement (one pipelined batch on PostgreSQL).
         # Only where the task is still open and as it was read: otherwise nothing of this is written.
         changed = await _update_many(
@@ -294,8 +296,10 @@ class ChunkPlan:
         )
         if changed != len(self.update_rows):
             raise _Stale
-        await _insert_many(Warning, _WARNING_COLUMNS, self.warning_rows)
-        await _insert_many(SyncChange, _SYNC_COLUMNS, self.sync_rows)
+        warning_same = {"source": self.source, "received_at": now}
+        await _insert_many(Warning, _WARNING_COLUMNS, self.warning_rows, same=warning_same)
+        sync_same = {"entity": "task", "op": "upsert", "at": now}
+        await _insert_many(SyncChange, _SYNC_COLUMNS, self.sync_rows, same=sync_same)
 
     def answer(self) -> list[WarningResult]:
         # Duplicates answer like their first occurrence, in this chunk or an earlier one.
@@ -523,7 +527,6 @@ async def _route(
         warning_rows.append(
             (
                 warning_id,
-                source,
                 item.source_record_id,
                 item.type_code,
                 checked.id_index,
@@ -535,7 +538,6 @@ async def _route(
                 task_id,
                 item.occurred_on or "",
                 _json(item.facts) if item.facts else "{}",
-                now,
             )
         )
         results[position] = WarningResult(
@@ -553,15 +555,10 @@ async def _route(
                 task["grid_code"],
                 task["street"],
                 task["assignee"],
-                task["state"],
                 task["priority"],
                 _json(task["type_codes"]),
                 task["warnings"],
                 task["due_at"],
-                0,
-                "",
-                now,
-                now,
             )
         )
     for task in joined.values():
@@ -575,9 +572,7 @@ async def _route(
     # written. Once per task and chunk: a device that fetched the task after an earlier chunk
     # must hear that a later one raised its priority or brought its deadline forward.
     plan.sync_rows = [
-        (task["assignee"], "task", task["id"], "upsert", now)
-        for task in [*new_tasks.values(), *joined.values()]
-        if task["assignee"]
+        (task["assignee"], task["id"]) for task in [*new_tasks.values(), *joined.values()] if task["assignee"]
     ]
     plan.news = News()
     plan.news.gather(new_tasks, joined, valid, households, places)
@@ -587,7 +582,7 @@ async def _route(
 
 
 _NEW = TaskState.new.value
-_SYNC_COLUMNS = ("account", "entity", "entity_id", "op", "at")
+_SYNC_COLUMNS = ("account", "entity_id")
 _TASKED, _UNMATCHED = WarningStatus.tasked.value, WarningStatus.unmatched.value
 _UNPLACED, _NO_WORKER = WarningStatus.unplaced.value, WarningStatus.no_worker.value
 _TASK_FIELDS = (
@@ -604,7 +599,6 @@ _TASK_FIELDS = (
 )
 _WARNING_COLUMNS = (
     "id",
-    "source",
     "source_record_id",
     "type_code",
     "id_number_index",
@@ -616,7 +610,6 @@ _WARNING_COLUMNS = (
     "task",
     "occurred_on",
     "facts",
-    "received_at",
 )
 
 
@@ -751,22 +744,7 @@ async def _owners(grid_codes: set[str]) -> dict[str, str]:
     return {row["grid_code"]: str(row["worker"]) for row in rows}
 
 
-_TASK_COLUMNS = (
-    "id",
-    "household",
-    "grid_code",
-    "street",
-    "assignee",
-    "state",
-    "priority",
-    "type_codes",
-    "warnings",
-    "due_at",
-    "escalation",
-    "return_reason",
-    "created_at",
-    "updated_at",
-)
+_TASK_COLUMNS = ("id", "household", "grid_code", "street", "assignee", "priority", "type_codes", "warnings", "due_at")
 
 
 @dataclass
@@ -910,7 +888,7 @@ async def _notify_all(notes: list[_Note], now: datetime) -> None:
         for account in accounts:
             notification_id = next(ids)
             inbox.append((notification_id, account, note.kind, note.title_zh, note.title_en, detail, now))
-            changes.append((account, "notification", notification_id, "upsert", now))
+            changes.append((account, notification_id))
             nudge[note.kind][account] = None
     pushes = [
         (PUSH_JOB, _json({"account_ids": group[start : start + PUSH_ACCOUNTS], "kind": kind}), now, 0, "")
@@ -919,7 +897,7 @@ async def _notify_all(notes: list[_Note], now: datetime) -> None:
         for start in range(0, len(group), PUSH_ACCOUNTS)
     ]
     await _insert_many(Notification, ("id", "account", "kind", "title_zh", "title_en", "detail", "created_at"), inbox)
-    await _insert_many(SyncChange, _SYNC_COLUMNS, changes)
+    await _insert_many(SyncChange, _SYNC_COLUMNS, changes, same={"entity": "notification", "op": "upsert", "at": now})
     await _insert_many(OutboxMessage, ("kind", "payload", "created_at", "attempts", "last_error"), pushes)
 
 
@@ -949,34 +927,56 @@ def _connection() -> tuple[str, Any]:
     return db.engine_type, transaction.connection
 
 
-async def _insert_many(table: type[Table], columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """``rows`` give ``columns``; every other column gets its Piccolo default, as ``Table(...)`` would."""
+async def _insert_many(
+    table: type[Table],
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    same: Mapping[str, Any] | None = None,
+) -> None:
+    """``rows`` give ``columns``; ``same`` gives columns with one value for every row; every other
+    column gets its Piccolo default, as ``Table(...)`` would."""
     if not rows:
         return
     kind, connection = _connection()
     name = table._meta.tablename
-    missing = [
-        column
-        for column in table._meta.columns
-        if column._meta.db_column_name not in columns and not isinstance(column, Serial | BigSerial)
-    ]
-    if missing:
-        columns = [*columns, *(column._meta.db_column_name for column in missing)]
-        makers = [_default_maker(column) for column in missing]
-        constants = [maker for maker in makers if isinstance(maker, _Constant)]
-        if len(constants) == len(makers):  # the usual case: one tuple added to every row
-            extra = tuple(maker.value for maker in constants)
-            rows = [row + extra for row in rows]
+    given = {**(same or {})}
+    makers: list[Callable[[], Any]] = []
+    unset: list[str] = []
+    for column in table._meta.columns:
+        db_name = column._meta.db_column_name
+        if db_name in columns or db_name in given or isinstance(column, Serial | BigSerial):
+            continue
+        maker = _default_maker(column)
+        if isinstance(maker, _Constant):  # the usual case: the same for every row
+            given[db_name] = maker.value
         else:
-            rows = [(*row, *(make() for make in makers)) for row in rows]
+            unset.append(db_name)
+            makers.append(maker)
+    if makers:  # a fresh value per row (a random UUID, now)
+        columns = [*columns, *unset]
+        rows = [(*row, *(make() for make in makers)) for row in rows]
     if kind == "postgres":
-        await connection.copy_records_to_table(name, records=rows, columns=list(columns))
+        extra = tuple(given.values())
+        await connection.copy_records_to_table(
+            name, records=[row + extra for row in rows] if extra else rows, columns=[*columns, *given]
+        )
         return
-    names = ", ".join(f'"{column}"' for column in columns)
+    # On SQLite the values common to all rows are bound once: each value taken out of a row's JSON
+    # costs more the wider the row (SQLite 3.40 parses the row again for each one).
+    names = ", ".join(f'"{column}"' for column in [*columns, *given])
+    stamped = set(_timestamp_positions(table, list(given)))
+    memo: dict[datetime, str] = {}
+    bound = [_stamp(value, memo) if n in stamped else _sqlite_value(value) for n, value in enumerate(given.values())]
+    values = ", ".join([_json_columns(len(columns)), *("?" * len(bound))]) if bound else _json_columns(len(columns))
     await connection.execute(
-        f'INSERT INTO "{name}" ({names}) SELECT {_json_columns(len(columns))} FROM json_each(?)',  # noqa: S608
-        (_json_rows(rows, _timestamp_positions(table, columns)),),
+        f'INSERT INTO "{name}" ({names}) SELECT {values} FROM json_each(?{len(bound) + 1})',  # noqa: S608
+        (*bound, _json_rows(rows, _timestamp_positions(table, columns))),
     )
+
+
+def _sqlite_value(value: Any) -> Any:
+    return str(value) if isinstance(value, UUID) else value
 
 
 # On SQLite, a chunk's rows go in as one JSON text and one statement, not one binding per row:
