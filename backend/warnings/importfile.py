@@ -689,9 +689,16 @@ async def _import_warning_file(
         types[code] = code
         types[unicodedata.normalize("NFKC", row["name_zh"]).strip()] = code
         types[row["name_en"].strip().casefold()] = code
-    table = _open_table(path, options)
-    # The grid index (for warnings placed by their point) is built while the first rows are read.
+    # The grid index (for warnings placed by their point) loads while the file is read, in a thread.
     warming = None if options.dry_run else asyncio.create_task(current_layer())
+    try:
+        table = await asyncio.to_thread(_open_table, path, options)
+    except BaseException:
+        if warming is not None:
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await warming
+        raise
     try:
         header_row, headers, rows = _find_header(table.rows, options)
         layout = _layout(headers, options)
