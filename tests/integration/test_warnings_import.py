@@ -7,6 +7,7 @@ do not matter: a household has one open task at a time.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -25,7 +26,7 @@ from backend.notifications.tables import Notification
 from backend.outbox.tables import OutboxMessage
 from backend.sync.tables import SyncChange
 from backend.tasks.tables import VisitTask
-from backend.warnings.importfile import ImportOptions, import_warning_file
+from backend.warnings.importfile import ImportFileError, ImportOptions, import_warning_file
 from backend.warnings.services import IncomingWarning, Ingestion, News, active_types
 from backend.warnings.tables import Warning
 from tests.helpers import id_number
@@ -276,6 +277,19 @@ async def test_a_file_without_the_needed_columns_is_refused_with_a_clear_message
     message = result.stderr.decode()
     assert result.returncode == 1
     assert "记录编号" in message and "Traceback" not in message
+
+
+async def test_a_file_that_does_not_decode_is_refused_before_anything_is_written(world: World, tmp_path: Path) -> None:
+    path = tmp_path / "医保预警.csv"
+    path.write_bytes("业务编号,预警类型,证件号码\n".encode() + b"MI-1,\xff\xfe,110101\n")
+    before = await Warning.count()
+
+    with pytest.raises(ImportFileError, match="not valid utf-8 text"):
+        await import_warning_file(path, ImportOptions(source=SOURCE, encoding="utf-8"), actor=Actor.system("test"))
+
+    assert await Warning.count() == before
+    # The grid index that started loading beside the file is not left running.
+    assert not [task for task in asyncio.all_tasks() if "current_layer" in repr(task.get_coro())]
 
 
 async def test_an_unknown_source_is_refused(tmp_path: Path) -> None:
