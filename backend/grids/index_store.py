@@ -1,5 +1,5 @@
-"""The grid index's classified raster, kept in a file per layer, so a process builds it in a tenth
-of the time.
+"""The grid index's classified raster, kept in a file per layer, so a process builds the index in
+about a third of the time.
 
 Classifying ~3 million raster cells is most of building the index of a city's 13,000 grids (about
 0.4 s of 0.5). Every process that places points builds the index, and a file import is a new

@@ -30,7 +30,7 @@ async def grouped_in_thread(
     rows: Iterable[T], keys: Callable[[T], Iterable[Hashable]], window: int
 ) -> AsyncIterator[T]:
     """``grouped``, each window read and reordered in a worker thread: a window is a file's first
-    100,000 rows, and the event loop stays free meanwhile (the file import builds the grid index
+    100,000 rows, and the event loop stays free meanwhile (the file import loads the grid index
     then). ``rows`` is only ever read from one thread at a time."""
     source = iter(rows)
     while batch := await asyncio.to_thread(_next_window, source, keys, window):

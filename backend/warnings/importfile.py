@@ -56,8 +56,8 @@ HEADER_SEARCH_ROWS = 10
 GROUP_WINDOW_CHUNKS = 10
 # The pipeline's ends (see chunk_target): ~0.2 s to plan or write 2,000 rows instead of ~1 s for 10,000.
 _FIRST_CHUNKS = (2_000, 5_000)
-READ_WHOLE_BYTES = 16 << 20  # a CSV up to this size is read once (see _open_csv)
 _LAST_CHUNK = 2_000
+READ_WHOLE_BYTES = 16 << 20  # a CSV up to this size is read once (see _open_csv)
 # Columns the rejects file adds; columns starting with "_" are never read back as data.
 REJECT_COLUMNS = ("_row", "_error_code", "_error")
 # Reading yields to the event loop this often, so the chunk being written keeps moving.
