@@ -647,9 +647,9 @@ def _json(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-@dataclass(frozen=True)
-class _Home:
-    """Where a matched household lives, and who owns that grid now."""
+class _Home(msgspec.Struct, frozen=True, gc=False):
+    """Where a matched household lives, and who owns that grid now (one per household a chunk
+    matches: a Struct, like the per-row records above)."""
 
     grid_code: str | None
     street: int | None
