@@ -967,7 +967,7 @@ async def _insert_many(
     stamped = set(_timestamp_positions(table, list(given)))
     memo: dict[datetime, str] = {}
     bound = [_stamp(value, memo) if n in stamped else _sqlite_value(value) for n, value in enumerate(given.values())]
-    values = ", ".join([_json_columns(len(columns)), *("?" * len(bound))]) if bound else _json_columns(len(columns))
+    values = ", ".join([_json_columns(len(columns)), *("?" * len(bound))])
     await connection.execute(
         f'INSERT INTO "{name}" ({names}) SELECT {values} FROM json_each(?{len(bound) + 1})',  # noqa: S608
         (*bound, _json_rows(rows, _timestamp_positions(table, columns))),
