@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -139,3 +140,17 @@ def blind_index(value: str, *, kind: str, ring: Keyring | None = None) -> str:
     """Keyed hash for equality lookup; ``kind`` separates ID numbers from phones."""
     ring = ring or keyring()
     return hmac.new(ring.index_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def blind_indexes(values: Iterable[str], *, kind: str, ring: Keyring | None = None) -> list[str]:
+    """``blind_index`` of each value. The key and the ``kind:`` prefix are absorbed once and the
+    HMAC's state copied per value: a fresh HMAC per value set up the key each time, which was
+    most of the cost of hashing a department file's tens of thousands of ID numbers."""
+    ring = ring or keyring()
+    primed = hmac.new(ring.index_key, f"{kind}:".encode(), hashlib.sha256)
+    hashes = []
+    for value in values:
+        state = primed.copy()
+        state.update(value.encode())
+        hashes.append(state.hexdigest())
+    return hashes

@@ -62,3 +62,13 @@ def test_keyring_refuses_an_index_key_equal_to_a_data_key(ring: crypto.Keyring) 
 
 def test_keyring_json_round_trip(ring: crypto.Keyring) -> None:
     assert crypto.Keyring.from_json(ring.to_json()) == ring
+
+
+def test_blind_indexes_of_many_values_are_each_values_blind_index(ring: crypto.Keyring) -> None:
+    values = ["110105194912310020", "13812345678", "", "张三"]
+    assert crypto.blind_indexes(values, kind="id_number", ring=ring) == [
+        crypto.blind_index(value, kind="id_number", ring=ring) for value in values
+    ]
+    assert crypto.blind_indexes(values[:1], kind="phone", ring=ring) != crypto.blind_indexes(
+        values[:1], kind="id_number", ring=ring
+    )

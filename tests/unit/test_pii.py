@@ -54,3 +54,29 @@ def test_phone_normalisation(raw: str) -> None:
 def test_phone_rejects_garbage() -> None:
     with pytest.raises(pii.InvalidIdentifier):
         pii.normalize_phone("12345")
+
+
+def test_checking_many_id_numbers_at_once_answers_as_one_by_one() -> None:
+    valid = [id_number() for _ in range(50)]
+    birthdate = "110105194913310027"[:17]
+    raws = [
+        *valid,
+        "11010519491231002x",  # lower-case check character
+        "  11010519491231002X ",  # spaces around
+        "110105194912310021",  # wrong check digit
+        "11010519491231002Y",  # not a digit or X at the end
+        "1101051949123100",  # too short
+        birthdate + pii.id_check_char(birthdate),  # month 13
+        "１１０１０５１９４９１２３１００２Ｘ",  # full-width: not ASCII, the one-by-one rules decide
+        valid[0][:5] + "a" + valid[0][6:],  # a letter among the digits
+    ]
+    answers = pii.normalize_id_numbers(raws)
+    for raw, answer in zip(raws, answers, strict=True):
+        try:
+            expected: str | tuple[str, str] = pii.normalize_id_number(raw)
+        except pii.InvalidIdentifier as exc:
+            expected = ("error", exc.code)
+        got = ("error", answer.code) if isinstance(answer, pii.InvalidIdentifier) else answer
+        assert got == expected, raw
+    assert answers[: len(valid)] == valid
+    assert sum(isinstance(answer, pii.InvalidIdentifier) for answer in answers) == 6
