@@ -116,16 +116,23 @@ class _IdNumbers:
         self.ring = crypto.keyring()
         self.seen: dict[str, tuple[str, str] | pii.InvalidIdentifier] = {}
 
+    def learn(self, raws: Iterable[str | None]) -> None:
+        """Check and hash the numbers not seen yet, all at once (a chunk's, before its rows are checked)."""
+        fresh = list({raw: None for raw in raws if raw and raw not in self.seen})
+        if not fresh:
+            return
+        answers = pii.normalize_id_numbers(fresh)
+        valid = [answer for answer in answers if isinstance(answer, str)]
+        hashes = iter(crypto.blind_indexes(valid, kind="id_number", ring=self.ring))
+        for raw, answer in zip(fresh, answers, strict=True):
+            self.seen[raw] = answer if isinstance(answer, pii.InvalidIdentifier) else (answer, next(hashes))
+
     def index(self, raw: str) -> tuple[str, str]:
         """(canonical number, keyed hash) or ``pii.InvalidIdentifier``."""
         known = self.seen.get(raw)
         if known is None:
-            try:
-                canonical = pii.normalize_id_number(raw)
-                known = (canonical, crypto.blind_index(canonical, kind="id_number", ring=self.ring))
-            except pii.InvalidIdentifier as exc:
-                known = exc
-            self.seen[raw] = known
+            self.learn([raw])
+            known = self.seen[raw]
         if isinstance(known, pii.InvalidIdentifier):
             raise known
         return known
@@ -358,6 +365,7 @@ def _validate_all(
     rejected: dict[int, Rejected] = {}
     by_crs: dict[CrsSpec, list[int]] = defaultdict(list)
     numbers = numbers or _IdNumbers()
+    numbers.learn(item.id_number for item in items)
     for position, item in enumerate(items):
         try:
             valid[position], crs = _check_fields(item, types, numbers)
