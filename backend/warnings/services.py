@@ -970,12 +970,47 @@ async def _insert_many(
         )
         return
     # On SQLite the values common to all rows are bound once: each value taken out of a row's JSON
-    # costs more the wider the row (SQLite 3.40 parses the row again for each one).
+    # costs more the wider the row (SQLite 3.40 parses the row again for each one, ~1.2 µs).
+    # Rows are sent in groups by which of their values are empty, and a column that holds one
+    # value throughout its group is bound once too: most warnings have no point, no street and
+    # no sealed number, so four of their twelve columns need no extracting.
+    for group in _by_shape(rows):
+        cells = list(zip(*group, strict=True))  # column by column
+        varying = [n for n, values in enumerate(cells) if not _all_same(values)]
+        constant = {columns[n]: values[0] for n, values in enumerate(cells) if n not in varying}
+        await _insert_sqlite(
+            connection,
+            table,
+            [columns[n] for n in varying],
+            list(zip(*(cells[n] for n in varying), strict=True)) if varying else [()] * len(group),
+            {**given, **constant},
+        )
+
+
+def _all_same(values: Sequence[Any]) -> bool:
+    first, kind = values[0], type(values[0])
+    return all(type(value) is kind and value == first for value in values)
+
+
+def _by_shape(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """``rows`` grouped by which of their values are None, each group in the rows' order."""
+    groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(value is None for value in row), []).append(row)
+    return list(groups.values())
+
+
+async def _insert_sqlite(
+    connection: Any, table: type[Table], columns: Sequence[str], rows: list[tuple[Any, ...]], given: Mapping[str, Any]
+) -> None:
+    """One INSERT of ``rows`` (their ``columns`` taken out of one JSON text), with ``given``'s
+    values bound once for every row."""
+    name = table._meta.tablename
     names = ", ".join(f'"{column}"' for column in [*columns, *given])
     stamped = set(_timestamp_positions(table, list(given)))
     memo: dict[datetime, str] = {}
     bound = [_stamp(value, memo) if n in stamped else _sqlite_value(value) for n, value in enumerate(given.values())]
-    values = ", ".join([_json_columns(len(columns)), *("?" * len(bound))])
+    values = ", ".join([*([_json_columns(len(columns))] if columns else []), *("?" * len(bound))])
     await connection.execute(
         f'INSERT INTO "{name}" ({names}) SELECT {values} FROM json_each(?{len(bound) + 1})',  # noqa: S608
         (*bound, _json_rows(rows, _timestamp_positions(table, columns))),
