@@ -794,10 +794,16 @@ def chunk_target(index: int, remaining: int | None, full: int) -> int:
 
     Full chunks, except at both ends of the pipeline, where nothing overlaps: the first chunk is
     planned while nothing is being written yet, and the last is written while nothing is left
-    to plan. Small chunks there shorten both waits; the chunk before the last leaves a small one."""
+    to plan. Small chunks there shorten both waits; the chunk before the last leaves a small one.
+    No chunk near the end is much smaller than that last one: a chunk of a few hundred rows
+    between two others costs a turn of the pipeline (its write waits for the previous write, and
+    the next plan for its write) for next to nothing."""
     target = min(full, _FIRST_CHUNKS[index]) if index < len(_FIRST_CHUNKS) else full
-    if remaining is not None and full > _LAST_CHUNK and remaining <= target + _LAST_CHUNK:
-        target = remaining if remaining <= _LAST_CHUNK else remaining - _LAST_CHUNK
+    if remaining is not None and full > _LAST_CHUNK:
+        if remaining <= target + _LAST_CHUNK:
+            target = remaining if remaining <= _LAST_CHUNK else remaining - _LAST_CHUNK
+        elif remaining < target + 2 * _LAST_CHUNK:  # a full chunk would leave a sliver before the last
+            target = remaining - 2 * _LAST_CHUNK
     return max(1, target)
 
 
