@@ -167,12 +167,24 @@ async def build_scene(rows: int, households_n: int, open_tasks: int) -> dict[str
 
 async def measure_import() -> dict[str, Any]:
     """One timed import of the file into a copy of the scene, then the same file again."""
-    from backend.audit.services import Actor
-    from backend.lib.db import engine
+    from backend.lib.db import close_pool, open_pool
     from backend.settings import get_settings
-    from backend.warnings.importfile import ImportOptions, import_warning_file
 
     path = get_settings().paths.var_dir / "warnings.csv"
+    # As `gridaid warnings import` runs it: with the connection pool open (backend/lib/db.py).
+    await open_pool()
+    try:
+        result = await _measure_import(path)
+    finally:
+        await close_pool()
+    return result
+
+
+async def _measure_import(path: Path) -> dict[str, Any]:
+    from backend.audit.services import Actor
+    from backend.lib.db import engine
+    from backend.warnings.importfile import ImportOptions, import_warning_file
+
     before = await _counts()
     options = ImportOptions(source=SOURCE)
     actor = Actor.system("bench")

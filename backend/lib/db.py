@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from piccolo.engine.base import Engine
@@ -12,6 +13,7 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from backend.settings import get_settings
 
+T = TypeVar("T")
 MMAP_BYTES = 1 << 30  # address space, not memory: the kernel's page cache backs it
 
 
@@ -84,6 +86,16 @@ async def close_pool() -> None:
     db = engine()
     if isinstance(db, PostgresEngine):
         await db.close_connection_pool()
+
+
+async def pooled(work: Awaitable[T]) -> T:
+    """``work`` with the pool open, as a command-line run of many transactions wants (without
+    one, each PostgreSQL transaction connects anew: a new server process with cold caches)."""
+    await open_pool()
+    try:
+        return await work
+    finally:
+        await close_pool()
 
 
 def load_json(value: Any) -> Any:

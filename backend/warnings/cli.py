@@ -89,6 +89,7 @@ def import_file(
     from rich.console import Console
 
     from backend.cli import _migrate, _progress
+    from backend.lib.db import pooled
     from backend.warnings.importfile import ImportFileError, ImportOptions, import_warning_file, write_rejects
 
     overrides = _parse_columns(columns)
@@ -108,7 +109,8 @@ def import_file(
             def advance(done: int, total: int | None) -> None:
                 bar.update(task, completed=done, total=total)
 
-            report = asyncio.run(import_warning_file(path, options, actor=_actor(), progress=advance))
+            # With the connection pool open, as the server has it: a file is two dozen transactions.
+            report = asyncio.run(pooled(import_warning_file(path, options, actor=_actor(), progress=advance)))
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     if rejects is not None:
