@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -115,8 +116,14 @@ async def test_no_identifier_in_clear_in_the_database(as_role, world, engine_nam
 
     secrets_in_play = [world.id_numbers["A"], world.id_numbers["B"], "13812345678"]
     if engine_name == "sqlite":
-        # The main file and the WAL together are everything SQLite has written.
-        blobs = b"".join(path.read_bytes() for path in var_dir.glob("gridaid.sqlite3*"))
+        # The main file and the WAL together are everything SQLite has written. Another process
+        # reads them: closing a descriptor of the file here would drop every POSIX lock this
+        # process holds on it, including those of the app's open connections
+        # (sqlite.org/howtocorrupt.html, 2.2).
+        paths = sorted(str(path) for path in var_dir.glob("gridaid.sqlite3*"))
+        reader = await asyncio.create_subprocess_exec("cat", *paths, stdout=asyncio.subprocess.PIPE)
+        blobs, _ = await reader.communicate()
+        assert reader.returncode == 0
         assert blobs, "the database file should exist"
         for value in secrets_in_play:
             assert value.encode() not in blobs
