@@ -1127,8 +1127,8 @@ async def _fetch_in(
         sql += " FOR UPDATE"
     if postgres:
         return list(await connection.fetch(sql, *params))
-    connection.row_factory = sqlite3.Row
     async with connection.execute(sql, params) as cursor:
+        cursor.row_factory = sqlite3.Row  # the cursor's, not the connection's: a pooled one is shared
         return list(await cursor.fetchall())
 
 
