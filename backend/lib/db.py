@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -35,10 +36,12 @@ class EmbeddedSQLiteEngine(SQLiteEngine):
     # Pages in the WAL before a commit checkpoints it. With connections kept open the last-close
     # checkpoint never comes, and the default (1,000) checkpoints on most commits of a bulk write.
     AUTOCHECKPOINT_PAGES = 16_384
+    DEFAULT_CACHE_SIZE = -2000  # SQLite's own default: 2,000 KiB
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._idle: list[aiosqlite.Connection] | None = None  # None: no pool open
+        self._widened: weakref.WeakSet[aiosqlite.Connection] = weakref.WeakSet()
 
     async def get_connection(self) -> Any:
         if self._idle is None:
@@ -88,7 +91,18 @@ class EmbeddedSQLiteEngine(SQLiteEngine):
             await connection.close()
             return
         connection.row_factory = dict_factory  # type: ignore[assignment]  # as Piccolo sets it
+        if connection in self._widened:
+            self._widened.discard(connection)
+            await connection.execute(f"PRAGMA cache_size = {self.DEFAULT_CACHE_SIZE}")
         self._idle.append(connection)
+
+    async def widen_cache(self, connection: Any, kib: int) -> None:
+        """A page cache of ``kib`` for this transaction's bulk writes; back to the default when its
+        connection is given back, so idle connections do not each hold a bulk write's pages."""
+        raw = connection._connection if isinstance(connection, _Lent) else connection
+        await raw.execute(f"PRAGMA cache_size = -{kib}")
+        if isinstance(connection, _Lent):
+            self._widened.add(raw)
 
 
 class _Lent:

@@ -39,7 +39,7 @@ from backend.grids.index_cache import current_layer
 from backend.grids.placement import place_points
 from backend.grids.tables import GridAssignment
 from backend.lib import crypto, pii
-from backend.lib.db import as_utc, engine, write_transaction
+from backend.lib.db import EmbeddedSQLiteEngine, as_utc, engine, write_transaction
 from backend.notifications.services import PUSH_JOB
 from backend.notifications.tables import Notification
 from backend.outbox.tables import OutboxMessage
@@ -915,15 +915,15 @@ async def _notify_all(notes: list[_Note], now: datetime) -> None:
 
 
 # A chunk's writes touch far more pages than SQLite's default 2 MB cache holds; spilling them and
-# reading them back was a third of the time. The setting lives and dies with this transaction's
-# connection (Piccolo opens one per transaction).
+# reading them back was a third of the time. The setting lasts for this transaction only.
 _SQLITE_CACHE_KIB = 128 * 1024
 
 
 async def _roomy_cache() -> None:
-    kind, connection = _connection()
-    if kind == "sqlite":
-        await connection.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+    _, connection = _connection()
+    db = engine()
+    if isinstance(db, EmbeddedSQLiteEngine):
+        await db.widen_cache(connection, _SQLITE_CACHE_KIB)
 
 
 def _connection() -> tuple[str, Any]:

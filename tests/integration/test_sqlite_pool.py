@@ -67,6 +67,20 @@ async def test_what_a_borrower_changed_on_the_connection_does_not_reach_the_next
     assert await pool._run_in_new_connection("SELECT 'x' AS body") == [{"body": "x"}]
 
 
+async def test_a_bulk_writes_large_page_cache_is_not_kept_by_the_idle_connection(
+    pool: EmbeddedSQLiteEngine,
+) -> None:
+    async with pool.transaction() as bulk:
+        await pool.widen_cache(bulk.connection, 64 * 1024)
+        async with bulk.connection.execute("PRAGMA cache_size") as cursor:
+            assert (await cursor.fetchone())["cache_size"] == -64 * 1024
+        used = bulk.connection._connection
+    async with pool.transaction() as after:
+        assert after.connection._connection is used
+        async with after.connection.execute("PRAGMA cache_size") as cursor:
+            assert (await cursor.fetchone())["cache_size"] == EmbeddedSQLiteEngine.DEFAULT_CACHE_SIZE
+
+
 def _stopped(connection: Any) -> bool:
     # aiosqlite runs a (non-daemon) thread per connection: one left open keeps the process from exiting.
     connection._thread.join(timeout=10)
