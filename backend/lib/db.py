@@ -63,9 +63,9 @@ class EmbeddedSQLiteEngine(SQLiteEngine):
     async def _run_in_new_connection(
         self, query: str, args: list[Any] | None = None, query_type: str = "generic", table: Any = None
     ) -> Any:
-        """A statement outside a transaction: on a pooled connection when a pool is open (Piccolo's
-        own opens a bare connection, without the pragmas above)."""
-        if self._idle is None or (query_type == "insert" and self.get_version_sync() < 3.35):
+        """A statement outside a transaction, on a connection with the pragmas above (Piccolo's own
+        opens a bare one), pooled while a pool is open."""
+        if query_type == "insert" and self.get_version_sync() < 3.35:  # no RETURNING: Piccolo's way
             return await super()._run_in_new_connection(query, args, query_type, table)
         connection = await self.get_connection()
         try:

@@ -1,4 +1,5 @@
-"""The embedded SQLite engine's idle connections: reused, never handed on dirty, closed with the pool.
+"""The embedded SQLite engine's connections: all with our settings; pooled ones reused, never
+handed on dirty, closed with the pool.
 
 Each test opens its own engine on a file of its own, so these run whichever engine the suite uses.
 """
@@ -117,3 +118,14 @@ async def test_a_worker_stopping_in_the_apps_process_leaves_the_apps_pool_open(h
     await open_pool()  # as the arq worker's start-up does
     await close_pool()  # and its shut-down
     assert pool_is_open()
+
+
+async def test_a_statement_outside_a_transaction_gets_the_engines_settings(tmp_path: Path) -> None:
+    db = EmbeddedSQLiteEngine(path=str(tmp_path / "settings.sqlite3"), timeout=5)
+    # synchronous=NORMAL (1) is what lets WAL commits skip an fsync; SQLite's default is FULL (2).
+    assert await db._run_in_new_connection("PRAGMA synchronous") == [{"synchronous": 1}]
+    db.start_pool()
+    try:
+        assert await db._run_in_new_connection("PRAGMA synchronous") == [{"synchronous": 1}]
+    finally:
+        await db.stop_pool()
