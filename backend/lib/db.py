@@ -175,15 +175,14 @@ async def open_pool() -> None:
     """Open the engine's connection pool; counted, so a worker started inside the app's process
     does not close the app's pool when it stops."""
     global _pool_users
-    _pool_users += 1
-    if _pool_users > 1:
-        return
-    db = engine()
-    if isinstance(db, PostgresEngine):
-        settings = get_settings().db
-        await db.start_connection_pool(min_size=settings.pool_min, max_size=settings.pool_max, reset=_keep_session)
-    elif isinstance(db, EmbeddedSQLiteEngine):
-        db.start_pool()
+    if not _pool_users:
+        db = engine()
+        if isinstance(db, PostgresEngine):
+            settings = get_settings().db
+            await db.start_connection_pool(min_size=settings.pool_min, max_size=settings.pool_max, reset=_keep_session)
+        elif isinstance(db, EmbeddedSQLiteEngine):
+            db.start_pool()
+    _pool_users += 1  # counted once open: a failed start leaves nothing to close
 
 
 async def close_pool() -> None:
