@@ -369,6 +369,8 @@ def render(results: list[dict[str, Any]], argv: list[str]) -> str:
         "unchanged code took 11.6–12.7 s; this session's, 7.4–9.5 s). Only interleaved runs compare;",
         "the table above is one moment. PostgreSQL's import code is the one that recorded 12.2 s in",
         "the eighth session: its pass in this table is the machine's faster moment, not a change.",
+        "The margin is thin: a repeat of the same command half an hour after the run recorded in",
+        "this section (`--no-write`, 06:31 UTC) gave SQLite 10.07 s and PostgreSQL 9.65 s.",
         "",
         "Tried, not kept, earlier: each SQLite connection's pragmas in one round trip without the",
         "pool; a connection held open through the import; identifier columns in the C collation and",
