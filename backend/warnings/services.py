@@ -920,10 +920,9 @@ _SQLITE_CACHE_KIB = 128 * 1024
 
 
 async def _roomy_cache() -> None:
-    _, connection = _connection()
     db = engine()
     if isinstance(db, EmbeddedSQLiteEngine):
-        await db.widen_cache(connection, _SQLITE_CACHE_KIB)
+        await db.widen_cache(_connection()[1], _SQLITE_CACHE_KIB)
 
 
 def _connection() -> tuple[str, Any]:
@@ -946,7 +945,6 @@ async def _insert_many(
     if not rows:
         return
     kind, connection = _connection()
-    name = table._meta.tablename
     given = {**(same or {})}
     makers: list[Callable[[], Any]] = []
     unset: list[str] = []
@@ -966,7 +964,7 @@ async def _insert_many(
     if kind == "postgres":
         extra = tuple(given.values())
         await connection.copy_records_to_table(
-            name, records=[row + extra for row in rows] if extra else rows, columns=[*columns, *given]
+            table._meta.tablename, records=[row + extra for row in rows] if extra else rows, columns=[*columns, *given]
         )
         return
     # On SQLite the values common to all rows are bound once: each value taken out of a row's JSON
